@@ -1,0 +1,68 @@
+/**
+ * Builds the broker as a Fastify instance. Never listens: `server.ts` owns the process, and
+ * tests talk to the app through `inject()`.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
+import readiness from './http/readiness.ts'
+import { createLogger } from './logger.ts'
+import healthRoutes from './routes/health.ts'
+
+export interface BuildOptions {
+  /** A ready pino logger (tests pass one writing to a stream they inspect). */
+  logger?: Logger
+}
+
+/** Small bodies only: the largest legitimate body is an admin revoke of 1,000 user ids. */
+export const BODY_LIMIT_BYTES = 96 * 1024
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
+
+/** Reuses a caller's X-Request-ID when it is sane, so a login can be traced end to end. */
+export function requestIdFor (req: IncomingMessage): string {
+  const header = req.headers['x-request-id']
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
+}
+
+/** Fastify takes a hop count as a function (proxy-addr semantics: trust the nearest N hops). */
+function trustProxyOption (value: Config['server']['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value
+}
+
+/** The app's type, with the TypeBox provider so route handlers see typed bodies. */
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
+
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<App> {
+  const app = Fastify({
+    loggerInstance: (options.logger ?? createLogger(config.server.logLevel)) as FastifyBaseLogger,
+    genReqId: requestIdFor,
+    requestIdLogLabel: 'requestId',
+    trustProxy: trustProxyOption(config.server.trustProxy),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Timeouts set on purpose (Node's defaults suit browsers, not an API behind a balancer):
+    // slow clients cannot hold sockets, and keep-alive outlives typical proxy idle timeouts.
+    connectionTimeout: 10_000,
+    requestTimeout: config.nexconn.deadlineMs + 5_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addSchema(Problem)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(readiness)
+  app.readiness.register('config', { critical: true, status: () => 'ok' })
+  await app.register(healthRoutes)
+
+  return app
+}

@@ -1,0 +1,120 @@
+/**
+ * Real redis-server processes for tests, on loopback ports, without persistence. Every server
+ * started through these helpers is killed when the test that started it ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface RedisServer {
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  /** Kills the server (SIGKILL): connections drop, data is lost. */
+  stop: () => Promise<void>
+  /** Starts it again on the same port. */
+  start: () => Promise<void>
+  /** SIGSTOP: the server keeps its connections but answers nothing. */
+  freeze: () => void
+  /** SIGCONT after `freeze`. */
+  thaw: () => void
+}
+
+/** Asks the kernel for a free loopback port. */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+async function waitForPing (port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
+    try {
+      await client.connect()
+      if (await client.ping() === 'PONG') return
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`)
+    } finally {
+      client.disconnect()
+    }
+    await sleep(50)
+  }
+}
+
+export interface RedisServerOptions {
+  port?: number
+  /** Extra redis-server arguments, e.g. ['--cluster-enabled', 'yes']. */
+  args?: string[]
+  /** Start a Sentinel instead of a data server. */
+  sentinel?: boolean
+}
+
+export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? await freePort()
+  const dir = await mkdtemp(join(tmpdir(), 'ctb-redis-'))
+  let child: ChildProcess | undefined
+  let frozen = false
+
+  const start = async (): Promise<void> => {
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--protected-mode', 'no', ...(options.args ?? [])
+    ]
+    child = options.sentinel === true
+      ? spawn('redis-server', [join(dir, 'sentinel.conf'), '--sentinel', ...args], { stdio: 'ignore' })
+      : spawn('redis-server', args, { stdio: 'ignore' })
+    if (options.sentinel !== true) await waitForPing(port)
+  }
+
+  const stop = async (): Promise<void> => {
+    const current = child
+    child = undefined
+    if (current === undefined || current.exitCode !== null) return
+    if (frozen) { current.kill('SIGCONT'); frozen = false }
+    const exited = new Promise((resolve) => current.once('exit', resolve))
+    current.kill('SIGKILL')
+    await exited
+  }
+
+  if (options.sentinel === true) {
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(join(dir, 'sentinel.conf'), '')
+  }
+  await start()
+  t.teardown(async () => {
+    await stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    host: '127.0.0.1',
+    port,
+    stop,
+    start,
+    freeze: () => { child?.kill('SIGSTOP'); frozen = true },
+    thaw: () => { child?.kill('SIGCONT'); frozen = false }
+  }
+}
+
+/** Seconds-long waits in tests are bounded by this helper instead of open-ended loops. */
+export async function waitFor (check: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await sleep(stepMs)
+  }
+}
