@@ -1,0 +1,6 @@
+export { createAuthenticator, type AuthenticatorDeps } from './authenticator.ts'
+export type { Authenticator, AuthHooks, AuthLogger, Identity } from './types.ts'
+export { hashUserId } from './identity.ts'
+export { INVALID_TOKEN_REASONS, type InvalidTokenReason } from './reasons.ts'
+export { DEFAULT_JWKS_OPTIONS, type JwksOptions } from './jwks-store.ts'
+export { default as authPlugin, type AuthPluginOptions } from './plugin.ts'

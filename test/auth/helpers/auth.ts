@@ -1,0 +1,49 @@
+import type { Test } from 'tap'
+import { createAuthenticator, type Authenticator, type JwksOptions } from '../../../src/auth/index.ts'
+import { BrokerError } from '../../../src/errors.ts'
+import { captureLogger } from './log.ts'
+import { jwtConfig } from './tokens.ts'
+
+export interface Harness {
+  auth: Authenticator
+  /** Every onVerify outcome, in order. */
+  outcomes: string[]
+  /** Every onJwksFetch result, in order. */
+  fetches: string[]
+  logs: () => string
+}
+
+/** An authenticator from env variables, closed at the end of the test. */
+export function harness (t: Test, env: Record<string, string>, jwks: Partial<JwksOptions> = {}): Harness {
+  const { logger, text } = captureLogger()
+  const outcomes: string[] = []
+  const fetches: string[] = []
+  const auth = createAuthenticator(jwtConfig(env), {
+    logger,
+    hooks: { onVerify: (o) => outcomes.push(o), onJwksFetch: (r) => fetches.push(r) },
+    jwks
+  })
+  t.teardown(() => auth.close())
+  return { auth, outcomes, fetches, logs: text }
+}
+
+/** Awaits a promise that must reject with a BrokerError, and returns that error. */
+export async function rejection (promise: Promise<unknown>): Promise<BrokerError> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof BrokerError) return err
+    throw new Error(`expected a BrokerError, got ${String(err)}`)
+  }
+  throw new Error('expected a rejection, got a success')
+}
+
+/** Asserts a 401 invalid_token with the given reason (the last onVerify outcome). */
+export async function assertInvalid (t: Test, h: Harness, promise: Promise<unknown>, reason: string, message?: string): Promise<BrokerError> {
+  const err = await rejection(promise)
+  t.equal(err.code, 'invalid_token', `${message ?? reason}: invalid_token`)
+  t.equal(err.statusCode, 401, `${message ?? reason}: 401`)
+  t.match(err.headers['WWW-Authenticate'], /^Bearer error="invalid_token"/, `${message ?? reason}: WWW-Authenticate`)
+  t.equal(h.outcomes.at(-1), reason, `${message ?? reason}: reason`)
+  return err
+}
