@@ -1,0 +1,477 @@
+/**
+ * The Nexconn Platform API client: one call = quota admission, then signed attempts across the
+ * domains until one answers usefully, the call's deadline passes or Nexconn refuses the request.
+ *
+ *   plan domains → for each attempt: acquire quota slot → sign → attempt (undici) → classify
+ *     ok                 → domain healthy, return
+ *     rejected (4xx biz) → domain healthy, throw (never retried: every domain would say the same)
+ *     429 / 1008        → shared back-off, then one more try if the deadline allows
+ *     domain failure     → demote the domain, next domain
+ */
+import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Cluster, Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Pool } from 'undici'
+import type { Config } from '../config.ts'
+import { NexconnError, type NexconnFailure } from '../errors.ts'
+import { DomainSet } from './domains.ts'
+import { Quota } from './quota.ts'
+import { classify, issuedToken } from './responses.ts'
+import { requestIdFor, signedHeaders } from './signing.ts'
+import { attempt, createPool, type AttemptResult } from './transport.ts'
+
+export const ENDPOINTS = {
+  issue: '/v4/auth/access-token/issue',
+  expire: '/v4/auth/access-token/expire',
+  userUpdate: '/v4/user/update'
+} as const
+
+export interface IssueTokenInput { userId: string, name: string, avatarUrl?: string }
+
+export interface CallOptions {
+  /** Sent as X-Request-ID (≤ 36 characters, sanitized); a UUID when absent. */
+  requestId?: string
+  /** Caller cancellation: the call rejects with the signal's reason. */
+  signal?: AbortSignal
+  /** A shorter deadline than the configured one (never longer). */
+  deadlineMs?: number
+}
+
+export type AttemptOutcome = 'ok' | 'business_error' | 'http_error' | 'timeout' | 'network_error' | 'invalid_response'
+
+export interface NexconnHooks {
+  onAttempt?: (e: { endpoint: string, domain: string, outcome: AttemptOutcome, businessCode?: number, httpStatus?: number, durationMs: number }) => void
+  onQuotaWait?: (e: { endpoint: string, waitedMs: number, admitted: boolean }) => void
+  onDomainState?: (e: { domain: string, state: 'healthy' | 'demoted' }) => void
+}
+
+export interface NexconnHealth {
+  status: 'ok' | 'degraded'
+  domains: Array<{ url: string, state: 'healthy' | 'demoted' }>
+}
+
+export interface NexconnClient {
+  issueToken: (input: IssueTokenInput, options?: CallOptions) => Promise<{ userId: string, token: string }>
+  expireTokens: (userIds: string[], expiresAt: number, options?: CallOptions) => Promise<void>
+  updateUser: (input: { userId: string, name?: string, avatarUrl?: string }, options?: CallOptions) => Promise<void>
+  health: () => NexconnHealth
+  close: () => Promise<void>
+}
+
+/** Knobs with production defaults; tests shorten some of them. */
+export interface NexconnTuning {
+  /** How long a failing domain stays demoted before one call probes it again. */
+  coolOffMs: number
+  /** Connections per domain. */
+  connections: number
+  /** Idle time after which a kept-alive connection is closed (the platform asks for < 55 s). */
+  keepAliveMs: number
+  /** Requests per connection before it is replaced (the platform asks for ≤ 80). */
+  maxRequestsPerConnection: number
+  connectTimeoutMs: number
+  maxBodyBytes: number
+  /** Attempts per call across domains on domain failures (a 429 retry is not counted). */
+  maxAttempts: number
+  /** Pause before going round the domains a second time. */
+  roundPauseMs: number
+  /** Requests per `windowMs` per endpoint and App Key. */
+  limits: Record<string, number>
+  defaultLimit: number
+  windowMs: number
+  maxQueue: number
+  /** Least time worth starting an attempt with; a quota waiter gives up when less remains. */
+  minAttemptMs: number
+  /** Back-off after a 429 / 1008 without Retry-After. */
+  rateLimitBackoffMs: number
+  redisTimeoutMs: number
+  redisRetryMs: number
+  redisPollMs: number
+  userAgent: string
+}
+
+export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
+  [ENDPOINTS.issue]: 200,
+  [ENDPOINTS.expire]: 100,
+  [ENDPOINTS.userUpdate]: 100,
+  '/v4/user/get': 100
+}
+
+export const EXPIRE_BATCH_SIZE = 20
+const MAX_USER_ID_BYTES = 64
+const MAX_NAME_CHARS = 64
+const MAX_AVATAR_URL_BYTES = 1024
+
+export function defaultTuning (config: Config['nexconn']): NexconnTuning {
+  return {
+    coolOffMs: 30_000,
+    connections: 32,
+    keepAliveMs: 50_000,
+    maxRequestsPerConnection: 80,
+    connectTimeoutMs: Math.min(config.timeoutMs, 5_000),
+    maxBodyBytes: 64 * 1024,
+    maxAttempts: 4,
+    roundPauseMs: 100,
+    limits: { ...DEFAULT_LIMITS },
+    defaultLimit: 100,
+    windowMs: 1000,
+    maxQueue: 10_000,
+    minAttemptMs: Math.min(200, Math.floor(config.timeoutMs / 2)),
+    rateLimitBackoffMs: 1000,
+    redisTimeoutMs: 250,
+    redisRetryMs: 5_000,
+    redisPollMs: 50,
+    userAgent: `chat-token-broker/${packageVersion()}`
+  }
+}
+
+export interface NexconnDeps {
+  logger: Logger
+  redis?: Redis | Cluster
+  redisKeyPrefix?: string
+  hooks?: NexconnHooks
+  now?: () => number
+  tuning?: Partial<NexconnTuning>
+}
+
+interface Target { pool: Pool, basePath: string }
+
+/** A call that fails for one of these makes health() report degraded until a call succeeds. */
+const OVERALL_FAILURES: ReadonlySet<NexconnFailure> = new Set(['unavailable', 'invalid_response', 'credentials', 'not_enabled'])
+/** An operator must fix these; logged at error level once per change. */
+const OPERATOR_PROBLEMS: ReadonlySet<NexconnFailure> = new Set(['credentials', 'not_enabled'])
+
+export function createNexconnClient (config: Config['nexconn'], deps: NexconnDeps): NexconnClient {
+  return new Client(config, deps)
+}
+
+class Client implements NexconnClient {
+  readonly #config: Config['nexconn']
+  readonly #tuning: NexconnTuning
+  readonly #logger: Logger
+  readonly #hooks: NexconnHooks
+  readonly #now: () => number
+  readonly #domains: DomainSet
+  readonly #targets: Target[]
+  readonly #quota: Quota
+  #lastCallFailed = false
+  #operatorProblem: NexconnFailure | undefined
+  #closed = false
+
+  constructor (config: Config['nexconn'], deps: NexconnDeps) {
+    if (config.appKey === '' || config.appSecret === '') throw new Error('Nexconn client: App Key and App Secret are required')
+    this.#config = config
+    this.#tuning = { ...defaultTuning(config), ...deps.tuning }
+    this.#logger = deps.logger.child({ component: 'nexconn' })
+    this.#hooks = deps.hooks ?? {}
+    this.#now = deps.now ?? Date.now
+    const tuning = this.#tuning
+    this.#domains = new DomainSet(config.apiUrls, {
+      coolOffMs: tuning.coolOffMs,
+      now: this.#now,
+      logger: this.#logger,
+      onChange: (domain, state) => { this.#hook(() => this.#hooks.onDomainState?.({ domain, state })) }
+    })
+    this.#targets = config.apiUrls.map((url) => {
+      const parsed = new URL(url)
+      return {
+        pool: createPool(parsed.origin, {
+          connections: tuning.connections,
+          keepAliveMs: tuning.keepAliveMs,
+          maxRequestsPerConnection: tuning.maxRequestsPerConnection,
+          connectTimeoutMs: tuning.connectTimeoutMs,
+          timeoutMs: config.timeoutMs,
+          maxBodyBytes: tuning.maxBodyBytes
+        }),
+        basePath: parsed.pathname.replace(/\/+$/, '')
+      }
+    })
+    this.#quota = new Quota({
+      limits: tuning.limits,
+      defaultLimit: tuning.defaultLimit,
+      windowMs: tuning.windowMs,
+      holdMs: config.deadlineMs + 1000,
+      maxQueue: tuning.maxQueue,
+      minAttemptMs: tuning.minAttemptMs,
+      ...(deps.redis === undefined ? {} : { redis: deps.redis }),
+      redisPrefix: `${deps.redisKeyPrefix ?? ''}nexconn:quota:${config.appKey}:`,
+      redisTimeoutMs: tuning.redisTimeoutMs,
+      redisRetryMs: tuning.redisRetryMs,
+      redisPollMs: tuning.redisPollMs,
+      now: this.#now,
+      logger: this.#logger,
+      onWait: (e) => { this.#hook(() => this.#hooks.onQuotaWait?.(e)) }
+    })
+  }
+
+  async issueToken (input: IssueTokenInput, options: CallOptions = {}): Promise<{ userId: string, token: string }> {
+    checkUserId(input.userId)
+    checkText(input.name, 'name', MAX_NAME_CHARS, true)
+    if (input.avatarUrl !== undefined) checkText(input.avatarUrl, 'avatarUrl', MAX_AVATAR_URL_BYTES, false)
+    const payload: Record<string, string> = { userId: input.userId, name: input.name }
+    if (input.avatarUrl !== undefined && input.avatarUrl !== '') payload.avatarUrl = input.avatarUrl
+    return await this.#call(ENDPOINTS.issue, payload, (body) => issuedToken(body, input.userId), options)
+  }
+
+  async expireTokens (userIds: string[], expiresAt: number, options: CallOptions = {}): Promise<void> {
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) throw new NexconnError('bad_parameter', 'expiresAt must be a time in milliseconds since the epoch.')
+    const unique = [...new Set(userIds)]
+    unique.forEach(checkUserId)
+    // Sequential batches: one batch at a time stays far under the expire quota and keeps order.
+    for (let i = 0; i < unique.length; i += EXPIRE_BATCH_SIZE) {
+      const batch = unique.slice(i, i + EXPIRE_BATCH_SIZE)
+      await this.#call(ENDPOINTS.expire, { userIds: batch, expiresAt }, () => true, options)
+    }
+  }
+
+  async updateUser (input: { userId: string, name?: string, avatarUrl?: string }, options: CallOptions = {}): Promise<void> {
+    checkUserId(input.userId)
+    const payload: Record<string, string> = { userId: input.userId }
+    if (input.name !== undefined) {
+      checkText(input.name, 'name', MAX_NAME_CHARS, true)
+      payload.name = input.name
+    }
+    if (input.avatarUrl !== undefined) {
+      checkText(input.avatarUrl, 'avatarUrl', MAX_AVATAR_URL_BYTES, false)
+      payload.avatarUrl = input.avatarUrl
+    }
+    await this.#call(ENDPOINTS.userUpdate, payload, () => true, options)
+  }
+
+  health (): NexconnHealth {
+    return {
+      status: this.#lastCallFailed || this.#domains.primaryDemoted() ? 'degraded' : 'ok',
+      domains: this.#domains.snapshot()
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#quota.close()
+    await Promise.all(this.#targets.map(async (target) => { await target.pool.close() }))
+  }
+
+  async #call<T> (endpoint: string, payload: object, accept: (body: Record<string, unknown>) => T | undefined, options: CallOptions): Promise<T> {
+    if (this.#closed) throw new NexconnError('unavailable', 'The Nexconn client is closed.')
+    const budgetMs = Math.max(1, Math.min(options.deadlineMs ?? this.#config.deadlineMs, this.#config.deadlineMs))
+    const deadlineAt = this.#now() + budgetMs
+    const deadline = new AbortController()
+    // Not unref'd: a pending call keeps the process alive, and the timer is cleared when it ends.
+    const timer = setTimeout(() => { deadline.abort(new DOMException('Nexconn call deadline', 'TimeoutError')) }, budgetMs)
+    const signal = options.signal === undefined ? deadline.signal : AbortSignal.any([deadline.signal, options.signal])
+    const plan = this.#domains.plan()
+    try {
+      const value = await this.#attempts(endpoint, JSON.stringify(payload), accept, {
+        order: plan.order, deadlineAt, signal, caller: options.signal, requestId: requestIdFor(options.requestId)
+      })
+      this.#callSucceeded()
+      return value
+    } catch (err) {
+      if (err instanceof NexconnError) this.#callFailed(err)
+      throw err
+    } finally {
+      plan.done()
+      clearTimeout(timer)
+    }
+  }
+
+  async #attempts<T> (
+    endpoint: string,
+    body: string,
+    accept: (body: Record<string, unknown>) => T | undefined,
+    call: { order: number[], deadlineAt: number, signal: AbortSignal, caller: AbortSignal | undefined, requestId: string }
+  ): Promise<T> {
+    const outcomes: AttemptOutcome[] = []
+    let rateLimitRetried = false
+    let attempts = 0
+    while (attempts < this.#tuning.maxAttempts) {
+      const index = call.order[attempts % call.order.length] ?? 0
+      if (attempts > 0 && attempts % call.order.length === 0 && !await this.#pause(call)) break
+      if (attempts > 0 && call.deadlineAt - this.#now() < this.#tuning.minAttemptMs) break
+
+      let lease
+      try {
+        lease = await this.#quota.acquire(endpoint, call.deadlineAt, call.signal)
+      } catch (err) {
+        if (call.caller?.aborted === true) throw call.caller.reason
+        // Out of time while waiting for quota after domain failures: those failures are the story.
+        if (err instanceof NexconnError && err.reason === 'rate_limited' && outcomes.length > 0) break
+        if (err instanceof NexconnError) throw err
+        break // the deadline fired while waiting
+      }
+
+      const started = this.#now()
+      const target = this.#target(index)
+      const timeoutMs = Math.max(1, Math.min(this.#config.timeoutMs, call.deadlineAt - started))
+      const result = await attempt({
+        pool: target.pool,
+        path: target.basePath + endpoint,
+        headers: this.#headers(call.requestId),
+        body,
+        signal: call.signal,
+        timeoutMs,
+        maxBodyBytes: this.#tuning.maxBodyBytes
+      })
+      lease.release(result.kind === 'response' || result.sent)
+      if (call.caller?.aborted === true) throw call.caller.reason
+      const durationMs = this.#now() - started
+      const domain = this.#domains.label(index)
+
+      const decision = this.#decide(result, accept)
+      this.#hook(() => this.#hooks.onAttempt?.({ endpoint, domain, durationMs, ...decision.metric }))
+      if (decision.kind === 'ok') {
+        this.#domains.succeeded(index)
+        return decision.value
+      }
+      if (decision.kind === 'rejected') {
+        this.#domains.succeeded(index)
+        throw decision.error
+      }
+      if (decision.kind === 'rate_limited') {
+        // Nexconn is up but says slow down: not the domain's fault, and worth one more try after the back-off.
+        this.#domains.succeeded(index)
+        await this.#quota.backoff(endpoint, decision.backoffMs)
+        if (rateLimitRetried) {
+          throw new NexconnError('rate_limited', `Nexconn rate-limited ${endpoint} again after backing off.`, {
+            ...decision.codes, retryAfterS: Math.max(1, Math.ceil(decision.backoffMs / 1000))
+          })
+        }
+        rateLimitRetried = true
+        continue
+      }
+      outcomes.push(decision.metric.outcome)
+      this.#logger.debug({ requestId: call.requestId, endpoint, domain, outcome: decision.metric.outcome, code: decision.detail, ...decision.codes }, 'nexconn attempt failed')
+      // A timeout only says something about the domain if it had the full per-attempt time: the
+      // tail end of a call's deadline is no verdict on a healthy primary.
+      if (decision.metric.outcome !== 'timeout' || timeoutMs >= this.#config.timeoutMs) this.#domains.failed(index, decision.metric.outcome)
+      attempts++
+    }
+    if (call.caller?.aborted === true) throw call.caller.reason
+    if (outcomes.length > 0 && outcomes.every((outcome) => outcome === 'invalid_response')) {
+      throw new NexconnError('invalid_response', `Nexconn answered ${endpoint} with responses the broker cannot use.`, { retryAfterS: 1 })
+    }
+    throw new NexconnError('unavailable', `Nexconn could not be reached for ${endpoint} within the deadline (${outcomes.length} attempt(s)).`, { retryAfterS: 1 })
+  }
+
+  #decide<T> (result: AttemptResult, accept: (body: Record<string, unknown>) => T | undefined):
+  | { kind: 'ok', value: T, metric: { outcome: 'ok', businessCode: number, httpStatus: number } }
+  | { kind: 'rejected', error: NexconnError, metric: { outcome: 'business_error', businessCode?: number, httpStatus: number } }
+  | { kind: 'rate_limited', backoffMs: number, codes: { businessCode?: number, httpStatus: number }, metric: { outcome: 'business_error' | 'http_error', businessCode?: number, httpStatus: number } }
+  | { kind: 'failed', detail: string, codes: { businessCode?: number, httpStatus?: number }, metric: { outcome: AttemptOutcome, businessCode?: number, httpStatus?: number } } {
+    if (result.kind === 'failure') {
+      return { kind: 'failed', detail: result.code, codes: {}, metric: { outcome: result.outcome } }
+    }
+    const c = classify(result.status, result.body, result.retryAfter, this.#now())
+    const codes = { ...(c.businessCode === undefined ? {} : { businessCode: c.businessCode }), httpStatus: c.httpStatus }
+    switch (c.kind) {
+      case 'ok': {
+        const value = accept(c.body)
+        if (value === undefined) return { kind: 'failed', detail: 'UNUSABLE_ANSWER', codes, metric: { outcome: 'invalid_response', ...codes } }
+        return { kind: 'ok', value, metric: { outcome: 'ok', businessCode: c.businessCode, httpStatus: c.httpStatus } }
+      }
+      case 'rejected':
+        return { kind: 'rejected', error: rejection(c.reason, codes), metric: { outcome: 'business_error', ...codes } }
+      case 'rate_limited':
+        return {
+          kind: 'rate_limited',
+          backoffMs: c.retryAfterMs ?? this.#tuning.rateLimitBackoffMs,
+          codes,
+          metric: { outcome: c.businessCode === undefined ? 'http_error' : 'business_error', ...codes }
+        }
+      case 'domain_failure':
+        return { kind: 'failed', detail: c.outcome, codes, metric: { outcome: c.outcome, ...codes } }
+    }
+  }
+
+  /** Waits before another round over the domains; false if the call ran out of time meanwhile. */
+  async #pause (call: { deadlineAt: number, signal: AbortSignal }): Promise<boolean> {
+    const ms = Math.min(this.#tuning.roundPauseMs * (0.5 + Math.random()), call.deadlineAt - this.#now() - this.#tuning.minAttemptMs)
+    if (ms < 0) return false
+    try {
+      await sleep(ms, undefined, { signal: call.signal })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  #headers (requestId: string): Record<string, string> {
+    return {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'user-agent': this.#tuning.userAgent,
+      'x-request-id': requestId,
+      ...signedHeaders(this.#config.appKey, this.#config.appSecret, this.#now())
+    }
+  }
+
+  #target (index: number): Target {
+    const target = this.#targets[index]
+    if (target === undefined) throw new Error(`BUG: no Nexconn target ${index}`)
+    return target
+  }
+
+  #callSucceeded (): void {
+    this.#lastCallFailed = false
+    if (this.#operatorProblem !== undefined) {
+      this.#logger.info({ previous: this.#operatorProblem }, 'nexconn accepts the broker\'s requests again')
+      this.#operatorProblem = undefined
+    }
+  }
+
+  #callFailed (err: NexconnError): void {
+    if (OVERALL_FAILURES.has(err.reason)) this.#lastCallFailed = true
+    if (OPERATOR_PROBLEMS.has(err.reason) && this.#operatorProblem !== err.reason) {
+      this.#operatorProblem = err.reason
+      this.#logger.error({ reason: err.reason, businessCode: err.businessCode, httpStatus: err.httpStatus },
+        err.reason === 'credentials'
+          ? 'nexconn refuses the broker\'s credentials: check NEXCONN_APP_KEY, NEXCONN_APP_SECRET and the app\'s IP allow-list'
+          : 'nexconn says the service is not enabled for this app: enable it in the Nexconn console')
+    }
+  }
+
+  #hook (fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#logger.debug({ err }, 'nexconn metrics hook threw')
+    }
+  }
+}
+
+const REJECTION_MESSAGES: Record<NexconnFailure, string> = {
+  unavailable: 'Nexconn could not be reached.',
+  rate_limited: 'Nexconn rate-limited the call.',
+  credentials: 'Nexconn refused the App Key, App Secret or source IP.',
+  bad_parameter: 'Nexconn refused a parameter of the call.',
+  user_limit: 'The Nexconn app has reached its registered-user limit.',
+  not_enabled: 'The Nexconn service is not enabled for this app.',
+  invalid_response: 'Nexconn answered with a response the broker cannot use.'
+}
+
+function rejection (reason: NexconnFailure, codes: { businessCode?: number, httpStatus: number }): NexconnError {
+  return new NexconnError(reason, REJECTION_MESSAGES[reason], codes)
+}
+
+function checkUserId (userId: unknown): void {
+  if (typeof userId !== 'string' || userId === '' || Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES) {
+    throw new NexconnError('bad_parameter', `A Nexconn user id must be 1 to ${MAX_USER_ID_BYTES} bytes.`)
+  }
+}
+
+function checkText (value: unknown, field: string, max: number, required: boolean): void {
+  if (typeof value !== 'string' || (required && value === '') || (field === 'name' ? [...value].length : Buffer.byteLength(value, 'utf8')) > max) {
+    throw new NexconnError('bad_parameter', `${field} must be a string of at most ${max} ${field === 'name' ? 'characters' : 'bytes'}${required ? ' and not empty' : ''}.`)
+  }
+}
+
+function packageVersion (): string {
+  try {
+    // src/nexconn/ and dist/nexconn/ are both two levels below the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
