@@ -4,14 +4,19 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
 import { createLogger } from './logger.ts'
+import authPlugin from './auth/plugin.ts'
+import redisPlugin from './redis/plugin.ts'
+import adminRoutes from './routes/admin.ts'
 import healthRoutes from './routes/health.ts'
+import tokenRoutes, { TokenResponse } from './routes/token.ts'
+import tokensPlugin from './tokens/plugin.ts'
 
 export interface BuildOptions {
   /** A ready pino logger (tests pass one writing to a stream they inspect). */
@@ -41,7 +46,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const app = Fastify({
     loggerInstance: (options.logger ?? createLogger(config.server.logLevel)) as FastifyBaseLogger,
     genReqId: requestIdFor,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     trustProxy: trustProxyOption(config.server.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     // Timeouts set on purpose (Node's defaults suit browsers, not an API behind a balancer):
@@ -54,6 +59,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(Problem)
+  app.addSchema(TokenResponse)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('onRequest', async (request, reply) => {
@@ -62,7 +68,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(readiness)
   app.readiness.register('config', { critical: true, status: () => 'ok' })
+  await app.register(authPlugin, { config: config.jwt })
+  app.readiness.register('keys', { critical: true, status: () => app.auth.ready() ? 'ok' : 'loading' })
+  await app.register(redisPlugin, { config: config.redis })
+  await app.register(tokensPlugin, { config })
+
   await app.register(healthRoutes)
+  await app.register(tokenRoutes, { appKey: config.nexconn.appKey })
+  if (config.adminApiKey !== undefined) await app.register(adminRoutes, { adminApiKey: config.adminApiKey })
 
   return app
 }

@@ -28,8 +28,8 @@ const config = configOrExit(env, 'local')
 
 await startServer(config, {
   pretty: true,
-  onListening: (address, app) => {
-    app.addHook('onClose', async () => { await emulator?.close() })
+  onClose: async () => { await emulator?.close() },
+  onListening: (address) => {
     const port = new URL(address).port
     const lines = [
       '',

@@ -11,6 +11,8 @@ import { createLogger } from './logger.ts'
 export interface StartOptions {
   /** Prettier logs for a terminal (`npm run dev`). */
   pretty?: boolean
+  /** Runs when the app closes, after it stopped serving (`npm run dev` stops its emulator). */
+  onClose?: () => Promise<void>
   /** Called once listening, with the bound address (used by `npm run dev` to print its banner). */
   onListening?: (address: string, app: App) => void
 }
@@ -19,6 +21,8 @@ export interface StartOptions {
 export async function startServer (config: Config, options: StartOptions = {}): Promise<App> {
   const logger = createLogger(config.server.logLevel, { pretty: options.pretty === true })
   const app = await buildApp(config, { logger })
+  const onClose = options.onClose
+  if (onClose !== undefined) app.addHook('onClose', async () => { await onClose() })
 
   closeWithGrace({ delay: config.server.shutdownGraceMs + 2_000, logger }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'fatal error, closing')

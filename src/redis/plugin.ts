@@ -1,0 +1,28 @@
+/**
+ * Fastify plugin: `fastify.redis` is the shared Redis connection, or `undefined` when no Redis is
+ * configured (in-memory mode, a single instance). Readiness shows Redis as `ok`, `degraded` or
+ * `disabled`; Redis is never critical, because the broker keeps serving without it.
+ */
+import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
+import type { RedisConfig } from '../config.ts'
+import { connectRedis, type RedisConnection } from './client.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: RedisConnection | undefined
+  }
+}
+
+export default fp<{ config: RedisConfig | undefined }>(async (app, { config }) => {
+  if (config === undefined) {
+    app.log.warn('no Redis configured: tokens are cached in memory; run a single instance only')
+    app.decorate('redis', undefined)
+    app.readiness.register('redis', { critical: false, status: () => 'disabled' })
+    return
+  }
+  const connection = connectRedis(config, app.log as Logger)
+  app.decorate('redis', connection)
+  app.readiness.register('redis', { critical: false, status: () => connection.state() === 'ready' ? 'ok' : 'degraded' })
+  app.addHook('onClose', async () => { await connection.close() })
+}, { name: 'redis', dependencies: ['readiness'] })

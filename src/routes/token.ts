@@ -1,0 +1,99 @@
+/**
+ * The product's API: exchange the app's JWT for the user's Nexconn token, and log out.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type Static } from 'typebox'
+import { problemResponse } from '../http/problems.ts'
+import type { CachedToken } from '../tokens/store.ts'
+
+export const TokenResponse = Type.Object({
+  userId: Type.String({ description: 'The Nexconn user id the token belongs to.' }),
+  token: Type.String({ description: 'The Nexconn access token, for the chat SDK\'s connect call.' }),
+  appKey: Type.String({ description: 'The Nexconn App Key, for the chat SDK\'s init call.' }),
+  issuedAt: Type.String({ format: 'date-time', description: 'When the broker obtained the token from Nexconn.' }),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: '`null` when tokens never expire (the Nexconn console default).' })
+}, { $id: 'TokenResponse', additionalProperties: false })
+
+const TokenRequest = Type.Object({
+  forceRefresh: Type.Optional(Type.Boolean({ description: 'Ask for a new token because the chat SDK reported this one invalid (connect error 31004). Honoured at most once per 30 s per user; more often the current token is returned.' }))
+}, { additionalProperties: false })
+
+const AUTH_ERRORS = {
+  400: problemResponse('invalid_request'),
+  401: problemResponse('missing_token', 'invalid_token'),
+  403: problemResponse('invalid_user_id'),
+  429: problemResponse('rate_limited'),
+  500: problemResponse('internal_error'),
+  503: problemResponse('keys_unavailable', 'shutting_down', 'overloaded')
+}
+
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
+
+export function tokenBody (token: CachedToken, appKey: string): Static<typeof TokenResponse> {
+  return {
+    userId: token.userId,
+    token: token.token,
+    appKey,
+    issuedAt: new Date(token.issuedAt).toISOString(),
+    expiresAt: token.expiresAt === null ? null : new Date(token.expiresAt).toISOString()
+  }
+}
+
+const tokenRoutes: FastifyPluginAsyncTypebox<{ appKey: string }> = async (app, { appKey }) => {
+  app.post('/v1/token', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Get the caller\'s Nexconn access token.',
+      description: 'Verifies the app\'s JWT in `Authorization: Bearer …` and returns the user\'s Nexconn token, from cache when possible, otherwise issued by Nexconn (once per user, across replicas).',
+      security: [{ appJwt: [] }],
+      body: TokenRequest,
+      response: {
+        200: Type.Ref('TokenResponse'),
+        ...AUTH_ERRORS,
+        502: problemResponse('upstream_rejected'),
+        503: problemResponse('upstream_unavailable', 'keys_unavailable', 'shutting_down', 'overloaded')
+      }
+    },
+    // The body is optional: a plain `curl -X POST` sends none.
+    preValidation: async (request) => { request.body ??= {} }
+  }, async (request, reply) => {
+    const identity = await app.auth.authenticate(request.headers.authorization)
+    request.identity = identity
+    const { token, outcome } = await app.tokens.getToken(identity, { forceRefresh: request.body?.forceRefresh === true, requestId: request.id })
+    request.log.info({ outcome }, 'token served')
+    return await reply.headers(NO_STORE).send(tokenBody(token, appKey))
+  })
+
+  app.delete('/v1/token', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Log out: drop the caller\'s cached token.',
+      description: 'With `revoke=true`, every Nexconn token the user obtained before now is also expired at Nexconn (all devices are disconnected at their next reconnect).',
+      security: [{ appJwt: [] }],
+      querystring: Type.Object({
+        revoke: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')]))
+      }, { additionalProperties: false }),
+      response: {
+        204: Type.Null({ description: 'Done.' }),
+        ...AUTH_ERRORS,
+        502: problemResponse('upstream_rejected'),
+        503: problemResponse('upstream_unavailable', 'keys_unavailable', 'shutting_down', 'overloaded')
+      }
+    }
+  }, async (request, reply) => {
+    const identity = await app.auth.authenticate(request.headers.authorization)
+    request.identity = identity
+    if (request.query.revoke === 'true') await app.tokens.revoke([identity.userId], request.id)
+    else await app.tokens.forget(identity.userId)
+    return await reply.code(204).headers(NO_STORE).send()
+  })
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set once the caller's JWT is verified (per-user rate limits key on it). */
+    identity?: import('../auth/index.ts').Identity
+  }
+}
+
+export default tokenRoutes

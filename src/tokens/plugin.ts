@@ -1,0 +1,67 @@
+/**
+ * Fastify plugin wiring the token flow: the Nexconn client, the store (Redis when configured,
+ * memory otherwise), cross-replica invalidation, and `fastify.tokens` (the TokenService).
+ */
+import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
+import type { Config } from '../config.ts'
+import { createNexconnClient, type NexconnClient, type NexconnHooks } from '../nexconn/index.ts'
+import { TokenCipher } from './crypto.ts'
+import { redisInvalidationBus } from './invalidation.ts'
+import { RedisStore } from './redis-store.ts'
+import { TokenService, type TokenHooks } from './service.ts'
+import { MemoryStore, type TokenStore } from './store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: TokenService
+    nexconn: NexconnClient
+  }
+}
+
+export interface TokensPluginOptions {
+  config: Config
+  hooks?: TokenHooks & { onDecryptFailure?: () => void }
+  nexconnHooks?: NexconnHooks
+}
+
+export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks }) => {
+  const logger = app.log as Logger
+  const redis = app.redis
+  const prefix = config.redis?.keyPrefix ?? ''
+  const nexconn = createNexconnClient(config.nexconn, {
+    logger,
+    ...(redis === undefined ? {} : { redis: redis.client, redisKeyPrefix: prefix }),
+    ...(nexconnHooks === undefined ? {} : { hooks: nexconnHooks })
+  })
+  app.decorate('nexconn', nexconn)
+  app.readiness.register('nexconn', { critical: false, status: () => nexconn.health().status })
+
+  let store: TokenStore = new MemoryStore()
+  if (redis !== undefined) {
+    const key = config.tokens.encryptionKey
+    if (key === undefined) throw new Error('BUG: config validation lets Redis through without an encryption key')
+    store = new RedisStore({
+      client: redis.client,
+      cipher: new TokenCipher(key, config.tokens.oldEncryptionKeys),
+      keyPrefix: prefix,
+      logger,
+      ...(hooks?.onDecryptFailure === undefined ? {} : { onDecryptFailure: hooks.onDecryptFailure })
+    })
+  }
+
+  app.decorate('tokens', new TokenService({
+    store,
+    nexconn,
+    appKey: config.nexconn.appKey,
+    appSecret: config.nexconn.appSecret,
+    tokenTtlS: config.nexconn.tokenTtlS,
+    cacheMaxAgeS: config.tokens.cacheMaxAgeS,
+    deadlineMs: config.nexconn.deadlineMs,
+    attemptMs: config.nexconn.timeoutMs,
+    logger,
+    ...(redis === undefined ? {} : { bus: redisInvalidationBus(redis.client, redis.subscriber, `${prefix}invalidate`, logger) }),
+    ...(hooks === undefined ? {} : { hooks })
+  }))
+  app.addHook('onClose', async () => { await nexconn.close() })
+}, { name: 'tokens', dependencies: ['readiness', 'redis'] })

@@ -1,0 +1,170 @@
+/**
+ * The shared token store in Redis. Tokens are sealed with `TokenCipher` (the key name is the
+ * associated data); revocation cutoffs, locks and forceRefresh throttles sit beside each token
+ * under the same hash tag, so one user's keys share a Cluster slot and scripts may touch them
+ * together.
+ *
+ * Redis trouble must not hang a request: the connection fails commands fast (see
+ * `redis/client.ts`), and after a failure this store stops calling Redis for `BREAKER_OPEN_MS`,
+ * so a frozen Redis costs one command timeout per second, not one per request.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { RedisClient } from '../redis/client.ts'
+import type { TokenCipher } from './crypto.ts'
+import type { CachedToken, TokenStore } from './store.ts'
+
+export const BREAKER_OPEN_MS = 1_000
+
+/** Stores unless a newer revocation exists (checked atomically with the write). */
+const PUT_SCRIPT = `
+local revoked = redis.call('GET', KEYS[2])
+if revoked and tonumber(revoked) > tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+/** Keeps the latest cutoff (never moves it back) and drops the token. */
+const REVOKE_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+local cutoff = math.max(current, tonumber(ARGV[1]))
+redis.call('SET', KEYS[2], tostring(cutoff), 'PX', ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1`
+
+/** Compare-and-delete: only the holder releases its lock. */
+const UNLOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+const EXTEND_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+
+export class StoreUnavailableError extends Error {
+  constructor (cause?: unknown) {
+    super('redis unavailable', cause === undefined ? undefined : { cause })
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+export interface RedisStoreOptions {
+  client: RedisClient
+  cipher: TokenCipher
+  keyPrefix: string
+  logger: Logger
+  /** Called when a stored entry fails to decrypt (tampered, moved, unknown key). */
+  onDecryptFailure?: () => void
+  now?: () => number
+}
+
+interface StoredPayload { u: string, t: string, i: number, e: number | null }
+
+export class RedisStore implements TokenStore {
+  readonly kind = 'redis' as const
+  readonly #client: RedisClient
+  readonly #cipher: TokenCipher
+  readonly #prefix: string
+  readonly #logger: Logger
+  readonly #onDecryptFailure: () => void
+  readonly #now: () => number
+  #openUntil = 0
+
+  constructor (options: RedisStoreOptions) {
+    this.#client = options.client
+    this.#cipher = options.cipher
+    this.#prefix = options.keyPrefix
+    this.#logger = options.logger
+    this.#onDecryptFailure = options.onDecryptFailure ?? (() => {})
+    this.#now = options.now ?? Date.now
+  }
+
+  /** False while the breaker is open (Redis failed within the last second). */
+  healthy (): boolean {
+    return this.#now() >= this.#openUntil
+  }
+
+  tokenKey (userKey: string): string { return `${this.#prefix}${userKey}:t` }
+  #revokedKey (userKey: string): string { return `${this.#prefix}${userKey}:r` }
+  #lockKey (userKey: string): string { return `${this.#prefix}${userKey}:l` }
+  #throttleKey (userKey: string): string { return `${this.#prefix}${userKey}:f` }
+
+  async #guard<T> (operation: () => Promise<T>): Promise<T> {
+    if (!this.healthy()) throw new StoreUnavailableError()
+    try {
+      return await operation()
+    } catch (err) {
+      if (this.healthy()) this.#logger.debug({ errCode: (err as { code?: string }).code }, 'redis command failed; bypassing redis briefly')
+      this.#openUntil = this.#now() + BREAKER_OPEN_MS
+      throw new StoreUnavailableError(err)
+    }
+  }
+
+  async get (userKey: string): Promise<CachedToken | undefined> {
+    const tokenKey = this.tokenKey(userKey)
+    const [sealed, revoked] = await this.#guard(async () => await this.#client.mget(tokenKey, this.#revokedKey(userKey)))
+    if (sealed === null || sealed === undefined) return undefined
+    const token = this.#decode(tokenKey, sealed)
+    if (token === undefined) {
+      this.#onDecryptFailure()
+      this.#logger.warn('cached token failed to decrypt; dropped')
+      await this.#guard(async () => await this.#client.del(tokenKey)).catch(() => {})
+      return undefined
+    }
+    if (token.issuedAt < Number(revoked ?? 0)) return undefined
+    return token
+  }
+
+  #decode (tokenKey: string, sealed: string): CachedToken | undefined {
+    const plaintext = this.#cipher.open(sealed, tokenKey)
+    if (plaintext === undefined) return undefined
+    try {
+      const payload = JSON.parse(plaintext) as StoredPayload
+      if (typeof payload.u !== 'string' || typeof payload.t !== 'string' || typeof payload.i !== 'number') return undefined
+      return { userId: payload.u, token: payload.t, issuedAt: payload.i, expiresAt: typeof payload.e === 'number' ? payload.e : null }
+    } catch {
+      return undefined
+    }
+  }
+
+  async put (userKey: string, token: CachedToken, ttlMs: number): Promise<boolean> {
+    const tokenKey = this.tokenKey(userKey)
+    const payload: StoredPayload = { u: token.userId, t: token.token, i: token.issuedAt, e: token.expiresAt }
+    const sealed = this.#cipher.seal(JSON.stringify(payload), tokenKey)
+    const stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
+    return stored === 1
+  }
+
+  async delete (userKey: string): Promise<void> {
+    await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
+  }
+
+  async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {
+    await this.#guard(async () => await this.#client.eval(REVOKE_SCRIPT, 2, this.tokenKey(userKey), this.#revokedKey(userKey), cutoff, Math.round(rememberMs)))
+  }
+
+  async revokedAt (userKey: string): Promise<number> {
+    return Number(await this.#guard(async () => await this.#client.get(this.#revokedKey(userKey))) ?? 0)
+  }
+
+  async lock (userKey: string, ttlMs: number): Promise<string | undefined> {
+    const value = randomBytes(16).toString('base64url')
+    const result = await this.#guard(async () => await this.#client.set(this.#lockKey(userKey), value, 'PX', Math.round(ttlMs), 'NX'))
+    return result === 'OK' ? value : undefined
+  }
+
+  async extendLock (userKey: string, value: string, ttlMs: number): Promise<boolean> {
+    return await this.#guard(async () => await this.#client.eval(EXTEND_SCRIPT, 1, this.#lockKey(userKey), value, Math.round(ttlMs))) === 1
+  }
+
+  async unlock (userKey: string, value: string): Promise<void> {
+    await this.#guard(async () => await this.#client.eval(UNLOCK_SCRIPT, 1, this.#lockKey(userKey), value))
+  }
+
+  async isLocked (userKey: string): Promise<boolean> {
+    return await this.#guard(async () => await this.#client.exists(this.#lockKey(userKey))) === 1
+  }
+
+  async throttle (userKey: string, windowMs: number): Promise<boolean> {
+    return await this.#guard(async () => await this.#client.set(this.#throttleKey(userKey), '1', 'PX', Math.round(windowMs), 'NX')) === 'OK'
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * The token flow, in one place:
+ *
+ *   in-process LRU ──miss──▶ store (Redis or memory) ──miss──▶ lock ──▶ Nexconn issue ──▶ store
+ *
+ * - Each user's token is issued once: concurrent requests in this process share one promise
+ *   (single flight); across replicas a store lock elects one issuer while the others poll the
+ *   store for its result, and proceed on their own if it dies (its lock expires quickly
+ *   because the holder keeps extending a short lease).
+ * - Revocation is never undone by a race: a cutoff is recorded before Nexconn is told, every
+ *   cache refuses tokens issued before it, and an issue that was in flight when the cutoff was
+ *   set is discarded and done again.
+ * - The store failing (Redis down or frozen) is never an error here: the flow continues with the
+ *   in-process cache, the in-process single flight and Nexconn.
+ */
+import { createHmac } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import type { Identity } from '../auth/index.ts'
+import type { NexconnClient } from '../nexconn/index.ts'
+import type { CachedToken, TokenStore } from './store.ts'
+
+/** How long a token stays in the in-process cache before the store is asked again. */
+export const MEMORY_TTL_MS = 60_000
+export const MEMORY_MAX_USERS = 150_000
+/** An issuer's lock lease; it is extended while the Nexconn call runs. */
+export const LOCK_LEASE_MS = 2_000
+export const LOCK_POLL_MS = 25
+/** forceRefresh issues a new token at most this often per user. */
+export const FORCE_REFRESH_WINDOW_MS = 30_000
+/** Refresh margin for expiring tokens: 10 % of the lifetime, at least a minute. */
+export const MIN_REFRESH_MARGIN_MS = 60_000
+
+export type TokenOutcome = 'memory_hit' | 'store_hit' | 'issued' | 'refreshed' | 'waited'
+
+export interface TokenResult {
+  token: CachedToken
+  outcome: TokenOutcome
+}
+
+export interface TokenHooks {
+  onOutcome?: (outcome: TokenOutcome | 'refreshed_ahead' | 'force_refresh_throttled') => void
+  onStoreError?: () => void
+}
+
+/** Tells other replicas to drop a user's token from their in-process cache. */
+export interface InvalidationBus {
+  publish: (userKey: string, cutoff: number) => Promise<void>
+  subscribe: (listener: (userKey: string, cutoff: number) => void) => void
+}
+
+export interface TokenServiceOptions {
+  store: TokenStore
+  nexconn: Pick<NexconnClient, 'issueToken' | 'expireTokens'>
+  appKey: string
+  /** Keys are derived from the App Secret: rotating it makes every old cache entry unreachable. */
+  appSecret: string
+  tokenTtlS: number
+  cacheMaxAgeS: number
+  /** Upper bound of one token request's work (`NEXCONN_DEADLINE_MS`). */
+  deadlineMs: number
+  /** Time one Nexconn attempt needs; a waiter keeps at least this much for its own issue. */
+  attemptMs: number
+  logger: Logger
+  bus?: InvalidationBus
+  hooks?: TokenHooks
+  now?: () => number
+  memoryTtlMs?: number
+}
+
+export interface GetTokenOptions {
+  forceRefresh?: boolean
+  requestId?: string
+}
+
+export class TokenService {
+  readonly #options: TokenServiceOptions
+  readonly #now: () => number
+  readonly #memory: LRUCache<string, CachedToken>
+  /** Latest revocation cutoff seen per user key, so in-flight issues can be discarded. */
+  readonly #cutoffs = new LRUCache<string, number>({ max: MEMORY_MAX_USERS, ttl: 3_600_000 })
+  readonly #inFlight = new Map<string, Promise<TokenResult>>()
+  /** Fallback forceRefresh throttle when the store cannot be asked. */
+  readonly #localThrottle = new LRUCache<string, true>({ max: MEMORY_MAX_USERS, ttl: FORCE_REFRESH_WINDOW_MS })
+  readonly #ttlMs: number
+  readonly #marginMs: number
+
+  constructor (options: TokenServiceOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+    this.#memory = new LRUCache({ max: MEMORY_MAX_USERS, ttl: options.memoryTtlMs ?? MEMORY_TTL_MS })
+    this.#ttlMs = options.tokenTtlS * 1000
+    this.#marginMs = Math.max(MIN_REFRESH_MARGIN_MS, this.#ttlMs / 10)
+    options.bus?.subscribe((userKey, cutoff) => { this.#forget(userKey, cutoff) })
+  }
+
+  /**
+   * Opaque, secret-derived name of a user in caches: no user id reaches Redis in clear, and a new
+   * App Secret yields new names, so tokens of the old secret are never served. The hash tag
+   * `{...}` keeps one user's keys in one Redis Cluster slot.
+   */
+  userKey (userId: string): string {
+    const digest = createHmac('sha256', this.#options.appSecret).update(userId).digest('base64url').slice(0, 32)
+    return `{${this.#options.appKey}:${digest}}`
+  }
+
+  async getToken (identity: Identity, options: GetTokenOptions = {}): Promise<TokenResult> {
+    const key = this.userKey(identity.userId)
+    let force = options.forceRefresh === true
+    if (force && !(await this.#mayForceRefresh(key))) {
+      this.#options.hooks?.onOutcome?.('force_refresh_throttled')
+      force = false
+    }
+    if (!force) {
+      const hit = this.#fromMemory(key)
+      if (hit !== undefined) {
+        this.#maybeRefreshAhead(key, identity, hit, options.requestId)
+        return { token: hit, outcome: 'memory_hit' }
+      }
+    }
+    const flightKey = force ? `${key}!` : key
+    let flight = this.#inFlight.get(flightKey)
+    if (flight === undefined) {
+      flight = this.#load(key, identity, force, options.requestId).finally(() => { this.#inFlight.delete(flightKey) })
+      this.#inFlight.set(flightKey, flight)
+      return await flight
+    }
+    const shared = await flight
+    return { token: shared.token, outcome: shared.outcome === 'issued' || shared.outcome === 'refreshed' ? 'waited' : shared.outcome }
+  }
+
+  /** Logout: the user's cached token is dropped everywhere; Nexconn is not told. */
+  async forget (userId: string): Promise<void> {
+    const key = this.userKey(userId)
+    this.#memory.delete(key)
+    await this.#safely(async () => { await this.#options.store.delete(key) }, undefined)
+    await this.#safely(async () => { await this.#options.bus?.publish(key, 0) }, undefined)
+  }
+
+  /**
+   * Expires the users' tokens at Nexconn (every token obtained before now) and in every cache.
+   * The cutoff is recorded first, so an issue racing this call can never store or serve a
+   * token from before it.
+   */
+  async revoke (userIds: string[], requestId?: string): Promise<number> {
+    const cutoff = this.#now()
+    const rememberMs = Math.max(this.#options.cacheMaxAgeS * 1000, this.#ttlMs) + this.#options.deadlineMs
+    const unique = [...new Set(userIds)]
+    await Promise.all(unique.map(async (userId) => {
+      const key = this.userKey(userId)
+      this.#forget(key, cutoff)
+      await this.#safely(async () => { await this.#options.store.revoke(key, cutoff, rememberMs) }, undefined)
+      await this.#safely(async () => { await this.#options.bus?.publish(key, cutoff) }, undefined)
+    }))
+    await this.#options.nexconn.expireTokens(unique, cutoff, requestId === undefined ? {} : { requestId })
+    return unique.length
+  }
+
+  #forget (userKey: string, cutoff: number): void {
+    this.#memory.delete(userKey)
+    if (cutoff > (this.#cutoffs.get(userKey) ?? 0)) this.#cutoffs.set(userKey, cutoff)
+  }
+
+  #fromMemory (key: string): CachedToken | undefined {
+    const token = this.#memory.get(key)
+    if (token === undefined) return undefined
+    if (!this.#usable(key, token)) {
+      this.#memory.delete(key)
+      return undefined
+    }
+    return token
+  }
+
+  /** Servable: not revoked, and (for expiring tokens) not within the refresh margin of expiry. */
+  #usable (key: string, token: CachedToken): boolean {
+    if (token.issuedAt < (this.#cutoffs.get(key) ?? 0)) return false
+    return token.expiresAt === null || this.#now() < token.expiresAt - this.#marginMs
+  }
+
+  /** Expiring tokens are renewed in the background once they enter twice the margin. */
+  #maybeRefreshAhead (key: string, identity: Identity, token: CachedToken, requestId: string | undefined): void {
+    if (token.expiresAt === null || this.#now() < token.expiresAt - 2 * this.#marginMs) return
+    const flightKey = `${key}~`
+    if (this.#inFlight.has(flightKey)) return
+    const refresh = this.#issueWithLock(key, identity, true, requestId, { skipIfLocked: true })
+      .then((result) => {
+        if (result.outcome === 'issued') this.#options.hooks?.onOutcome?.('refreshed_ahead')
+        return result
+      })
+      .finally(() => { this.#inFlight.delete(flightKey) })
+    this.#inFlight.set(flightKey, refresh)
+    refresh.catch((err: unknown) => { this.#options.logger.warn({ err }, 'background token refresh failed; the current token is still served') })
+  }
+
+  async #mayForceRefresh (key: string): Promise<boolean> {
+    if (this.#localThrottle.has(key)) return false
+    this.#localThrottle.set(key, true)
+    return await this.#safely(async () => await this.#options.store.throttle(key, FORCE_REFRESH_WINDOW_MS), true)
+  }
+
+  async #load (key: string, identity: Identity, force: boolean, requestId: string | undefined): Promise<TokenResult> {
+    if (!force) {
+      const stored = await this.#safely(async () => await this.#options.store.get(key), undefined)
+      if (stored !== undefined && this.#usable(key, stored)) {
+        this.#memory.set(key, stored)
+        this.#maybeRefreshAhead(key, identity, stored, requestId)
+        return { token: stored, outcome: 'store_hit' }
+      }
+    }
+    return await this.#issueWithLock(key, identity, force, requestId, { skipIfLocked: false })
+  }
+
+  /**
+   * Becomes the issuer for this user, or waits for the current one. A waiter returns the
+   * issuer's token as soon as it appears in the store; if the lock vanishes without a token
+   * (issuer failed or died), it tries to take the lock itself; when the wait would leave too
+   * little time for its own Nexconn call, it issues without the lock.
+   */
+  async #issueWithLock (key: string, identity: Identity, force: boolean, requestId: string | undefined, options: { skipIfLocked: boolean }): Promise<TokenResult> {
+    const startedAt = this.#now()
+    const waitUntil = startedAt + Math.max(0, this.#options.deadlineMs - this.#options.attemptMs)
+    let lock = await this.#safely(async () => await this.#options.store.lock(key, LOCK_LEASE_MS), null)
+    if (lock === undefined && options.skipIfLocked) {
+      const current = await this.#safely(async () => await this.#options.store.get(key), undefined)
+      if (current !== undefined) return { token: current, outcome: 'store_hit' }
+    }
+    while (lock === undefined && this.#now() < waitUntil) {
+      await sleep(LOCK_POLL_MS)
+      const stored = await this.#safely(async () => await this.#options.store.get(key), undefined)
+      if (stored !== undefined && this.#usable(key, stored) && (!force || stored.issuedAt >= startedAt)) {
+        this.#memory.set(key, stored)
+        return { token: stored, outcome: 'waited' }
+      }
+      const locked = await this.#safely(async () => await this.#options.store.isLocked(key), false)
+      if (!locked) lock = await this.#safely(async () => await this.#options.store.lock(key, LOCK_LEASE_MS), null)
+    }
+    // `null`: the store is unavailable, so there is no cross-replica lock to hold.
+    const held = typeof lock === 'string' ? lock : undefined
+    const lease = held === undefined ? undefined : this.#keepLease(key, held)
+    try {
+      const token = await this.#issue(key, identity, force, requestId, startedAt)
+      return { token, outcome: force ? 'refreshed' : 'issued' }
+    } finally {
+      if (lease !== undefined) clearInterval(lease)
+      if (held !== undefined) await this.#safely(async () => { await this.#options.store.unlock(key, held) }, undefined)
+    }
+  }
+
+  #keepLease (key: string, value: string): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      void this.#safely(async () => await this.#options.store.extendLock(key, value, LOCK_LEASE_MS), false)
+    }, LOCK_LEASE_MS / 2)
+    timer.unref()
+    return timer
+  }
+
+  /** One Nexconn issue, stored unless a revocation overtook it (then issued once more). */
+  async #issue (key: string, identity: Identity, force: boolean, requestId: string | undefined, startedAt: number): Promise<CachedToken> {
+    for (let attempt = 0; ; attempt++) {
+      const issuedAt = this.#now()
+      const remaining = this.#options.deadlineMs - (issuedAt - startedAt)
+      const input = identity.avatarUrl === undefined
+        ? { userId: identity.userId, name: identity.name }
+        : { userId: identity.userId, name: identity.name, avatarUrl: identity.avatarUrl }
+      const issued = await this.#options.nexconn.issueToken(input, {
+        ...(requestId === undefined ? {} : { requestId }),
+        deadlineMs: Math.max(1, remaining)
+      })
+      const token: CachedToken = {
+        userId: identity.userId,
+        token: issued.token,
+        issuedAt,
+        expiresAt: this.#ttlMs > 0 ? issuedAt + this.#ttlMs : null
+      }
+      const ttlMs = token.expiresAt === null ? this.#options.cacheMaxAgeS * 1000 : token.expiresAt - issuedAt
+      const stored = await this.#safely(async () => await this.#options.store.put(key, token, ttlMs), true)
+      const revokedMeanwhile = !stored || issuedAt < (this.#cutoffs.get(key) ?? 0)
+      if (!revokedMeanwhile) {
+        this.#memory.set(key, token)
+        // After a forced refresh, other replicas must drop the token the client reported invalid.
+        if (force) await this.#safely(async () => { await this.#options.bus?.publish(key, 0) }, undefined)
+        return token
+      }
+      this.#options.logger.info('token revoked while it was being issued; issuing again')
+      if (attempt >= 1) throw new Error('token revoked repeatedly while being issued')
+    }
+  }
+
+  /** Runs a store operation; on failure answers `fallback` (the store degrades, never fails a request). */
+  async #safely<T, F> (operation: () => Promise<T>, fallback: F): Promise<T | F> {
+    try {
+      return await operation()
+    } catch {
+      this.#options.hooks?.onStoreError?.()
+      return fallback
+    }
+  }
+}
