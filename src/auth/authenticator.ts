@@ -78,7 +78,7 @@ export function createAuthenticator (config: JwtConfig, deps: AuthenticatorDeps)
       const code = fastJwtCode(err)
       let reason = reasonForFastJwtCode(code)
       let detail: string | undefined
-      if (reason === 'bad_claim_type') [reason, detail] = classifyClaimError(token, config)
+      if (reason === 'bad_claim_type' || reason === 'missing_claim') [reason, detail] = classifyClaimError(token, config)
       logger.debug({ module: 'auth', reason, jwtErrorCode: code ?? 'none' }, 'bearer token rejected')
       throw invalidToken(reason, detail)
     }
@@ -146,14 +146,17 @@ function parseSegment (segment: string): unknown {
 }
 
 /**
- * fast-jwt reports a bad `aud`/`iss`/date claim with one code whatever the claim; its message
- * names the claim but messages are not an API. This runs only after the signature was verified
- * (fast-jwt checks claims after the signature) and re-checks, in fast-jwt's order, which claim
- * failed.
+ * fast-jwt reports a missing or bad `exp`/`nbf`/`aud`/`iss` with one code whatever the claim;
+ * its message names the claim but messages are not an API. This runs only after the signature
+ * was verified (fast-jwt checks claims after the signature) and re-checks, in fast-jwt's order,
+ * which claim failed, so the detail can name it.
  */
 function classifyClaimError (token: string, config: JwtConfig): [InvalidTokenReason, string | undefined] {
   const payload = parseSegment(token.split('.')[1] ?? '')
   if (!isPlainObject(payload)) return ['malformed', undefined]
+  for (const [claim, checked] of [['exp', true], ['iss', config.issuers.length > 0], ['aud', config.audiences.length > 0]] as const) {
+    if (checked && !Object.hasOwn(payload, claim)) return ['missing_claim', `The token has no ${claim} claim.`]
+  }
   for (const claim of ['nbf', 'exp'] as const) {
     if (Object.hasOwn(payload, claim) && typeof payload[claim] !== 'number') return ['bad_claim_type', `The ${claim} claim has the wrong type.`]
   }

@@ -60,7 +60,9 @@ export async function fetchJwks (url: URL, options: FetchOptions): Promise<Fetch
       const etag = response.headers.etag
       return { kind: 'ok', document, etag: typeof etag === 'string' && etag.length <= 256 ? etag : undefined }
     } finally {
-      // Releases the socket whatever happened; a no-op once the body was read.
+      // Releases the socket whatever happened. Destroying an unread undici body emits an
+      // 'error' (RequestAbortedError); without a listener that would crash the process.
+      response.body.on('error', () => {})
       response.body.destroy()
     }
   } catch (err) {

@@ -23,7 +23,7 @@ export const INVALID_TOKEN_REASONS = {
   expired: 'The token has expired.',
   not_yet_valid: 'The token is not valid yet.',
   issued_in_future: 'The token was issued in the future.',
-  missing_exp: 'The token has no exp claim.',
+  missing_claim: 'The token lacks a required claim (exp, or iss and aud when they are checked).',
   wrong_issuer: 'The token issuer is not accepted.',
   wrong_audience: 'The token audience is not accepted.',
   bad_claim_type: 'A registered claim of the token has the wrong type.',
@@ -34,7 +34,7 @@ export const INVALID_TOKEN_REASONS = {
 
 export type InvalidTokenReason = keyof typeof INVALID_TOKEN_REASONS
 
-/** Every code fast-jwt 6 can raise. Claim errors are refined by `classifyClaimError`. */
+/** Every code fast-jwt 6 can raise. Claim errors are refined by `classifyClaimError` in authenticator.ts. */
 const FAST_JWT_REASONS: Record<TokenValidationErrorCode, InvalidTokenReason> = {
   FAST_JWT_INVALID_TYPE: 'malformed',
   FAST_JWT_INVALID_OPTION: 'invalid',
@@ -51,7 +51,7 @@ const FAST_JWT_REASONS: Record<TokenValidationErrorCode, InvalidTokenReason> = {
   FAST_JWT_KEY_FETCHING_ERROR: 'unknown_key',
   FAST_JWT_SIGN_ERROR: 'invalid',
   FAST_JWT_VERIFY_ERROR: 'bad_signature',
-  FAST_JWT_MISSING_REQUIRED_CLAIM: 'missing_exp',
+  FAST_JWT_MISSING_REQUIRED_CLAIM: 'missing_claim',
   FAST_JWT_MISSING_SIGNATURE: 'missing_signature',
   FAST_JWT_INVALID_CRIT_HEADER: 'unsupported_crit'
 }

@@ -32,8 +32,13 @@ export function createTokenVerifier (key: string, algorithms: readonly JwtAlgori
   const verify = createVerifier({
     key,
     algorithms: [...algorithms],
-    // Only registered claims are checked here; exp is required (fast-jwt accepts none otherwise).
-    requiredClaims: ['exp'],
+    // fast-jwt accepts a token without exp unless it is required, and skips allowedIss /
+    // allowedAud for a token that simply omits iss / aud: so those are required too when checked.
+    requiredClaims: [
+      'exp',
+      ...(policy.issuers.length > 0 ? ['iss'] : []),
+      ...(policy.audiences.length > 0 ? ['aud'] : [])
+    ],
     allowedIss: policy.issuers.length > 0 ? [...policy.issuers] : undefined,
     allowedAud: policy.audiences.length > 0 ? [...policy.audiences] : undefined,
     // fast-jwt counts tolerance in milliseconds; configuration counts seconds.
