@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
+import { BrokerError } from './errors.ts'
 import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
 import { createLogger } from './logger.ts'
@@ -54,19 +55,27 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     connectionTimeout: 10_000,
     requestTimeout: config.nexconn.deadlineMs + 5_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // Requests that arrive while closing get our own problem body (see the onRequest hook).
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // JSON only: Fastify's default text/plain parser would turn a wrong content type into a schema error.
+  app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
   app.addSchema(TokenResponse)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  await app.register(readiness)
+  app.addHook('preClose', async () => { app.readiness.beginClosing() })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // Health routes keep answering: readiness itself reports the shutdown.
+    if (app.readiness.closing && request.url !== '/livez' && request.url !== '/readyz') {
+      reply.header('connection', 'close')
+      throw new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 })
+    }
   })
-
-  await app.register(readiness)
   app.readiness.register('config', { critical: true, status: () => 'ok' })
   await app.register(authPlugin, { config: config.jwt })
   app.readiness.register('keys', { critical: true, status: () => app.auth.ready() ? 'ok' : 'loading' })

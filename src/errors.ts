@@ -14,7 +14,6 @@ export const ERRORS = {
   missing_token: { status: 401, title: 'Missing bearer token' },
   invalid_token: { status: 401, title: 'Invalid token' },
   invalid_user_id: { status: 403, title: 'User id not usable by Nexconn' },
-  forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

@@ -16,6 +16,7 @@ export interface ComponentCheck {
 export class Readiness {
   readonly #checks = new Map<string, ComponentCheck>()
   #shuttingDown = false
+  #closing = false
 
   register (name: string, check: ComponentCheck): void {
     this.#checks.set(name, check)
@@ -28,6 +29,16 @@ export class Readiness {
 
   get shuttingDown (): boolean {
     return this.#shuttingDown
+  }
+
+  /** The app has begun closing: new requests are refused with `shutting_down`. */
+  beginClosing (): void {
+    this.#shuttingDown = true
+    this.#closing = true
+  }
+
+  get closing (): boolean {
+    return this.#closing
   }
 
   report (): { ready: boolean, components: Record<string, ComponentStatus> } {
