@@ -15,7 +15,10 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * first, before any regular expression or decoding runs on the value.
  */
 export function extractBearerToken (authorization: string | undefined, maxTokenBytes: number): string {
-  if (authorization === undefined || authorization.trim() === '') throw missingToken()
+  if (authorization === undefined) throw missingToken()
+  // Callers pass a header value; anything else (an array of duplicated headers) is malformed.
+  if (typeof authorization !== 'string') throw notBearer()
+  if (authorization.trim() === '') throw missingToken()
   // "Bearer " + token + a little slack: anything longer holds a token over the limit.
   if (authorization.length > maxTokenBytes + 64) {
     if (/^Bearer /i.test(authorization)) throw invalidToken('too_large')

@@ -81,6 +81,8 @@ t.test('authenticate never throws anything but BrokerError; a faulty hook change
     t.ok(err instanceof BrokerError, `${JSON.stringify(input)} → BrokerError`)
     t.ok(err instanceof BrokerError && err.statusCode < 500, 'never a 5xx')
   }
+  const arrayHeader = await rejection(auth.authenticate(['Bearer a', 'Bearer b'] as unknown as string))
+  t.equal(arrayHeader.code, 'invalid_request', 'a non-string header value is a malformed request')
 })
 
 t.test('logs carry neither the token nor claim values', async (t) => {
