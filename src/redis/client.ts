@@ -21,6 +21,8 @@ export interface RedisConnection {
   readonly subscriber: RedisClient
   state: () => RedisState
   onStateChange: (listener: (state: RedisState) => void) => void
+  /** Resolves once connected, or after `timeoutMs` either way: start-up waits briefly, never fails. */
+  waitReady: (timeoutMs: number) => Promise<boolean>
   close: () => Promise<void>
 }
 
@@ -89,6 +91,14 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
     subscriber,
     state: () => state,
     onStateChange: (listener) => { listeners.push(listener) },
+    waitReady: async (timeoutMs) => {
+      if (state === 'ready') return true
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { resolve(false) }, timeoutMs)
+        timer.unref()
+        listeners.push((next) => { if (next === 'ready') { clearTimeout(timer); resolve(true) } })
+      })
+    },
     close: async () => {
       client.disconnect()
       subscriber.disconnect()

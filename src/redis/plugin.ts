@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { RedisConfig } from '../config.ts'
-import { connectRedis, type RedisConnection } from './client.ts'
+import { connectRedis, CONNECT_TIMEOUT_MS, type RedisConnection } from './client.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,5 +24,8 @@ export default fp<{ config: RedisConfig | undefined }>(async (app, { config }) =
   const connection = connectRedis(config, app.log as Logger)
   app.decorate('redis', connection)
   app.readiness.register('redis', { critical: false, status: () => connection.state() === 'ready' ? 'ok' : 'degraded' })
+  app.addHook('onReady', async () => {
+    if (!await connection.waitReady(CONNECT_TIMEOUT_MS)) app.log.warn('redis not reachable at start; serving without it until it is')
+  })
   app.addHook('onClose', async () => { await connection.close() })
 }, { name: 'redis', dependencies: ['readiness'] })
