@@ -8,9 +8,7 @@
  *     429 / 1008        → shared back-off, then one more try if the deadline allows
  *     domain failure     → demote the domain, next domain
  */
-import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Pool } from 'undici'
 import type { Config } from '../config.ts'
@@ -20,119 +18,9 @@ import { Quota } from './quota.ts'
 import { classify, issuedToken } from './responses.ts'
 import { requestIdFor, signedHeaders } from './signing.ts'
 import { attempt, createPool, type AttemptResult } from './transport.ts'
-
-export const ENDPOINTS = {
-  issue: '/v4/auth/access-token/issue',
-  expire: '/v4/auth/access-token/expire',
-  userUpdate: '/v4/user/update'
-} as const
-
-export interface IssueTokenInput { userId: string, name: string, avatarUrl?: string }
-
-export interface CallOptions {
-  /** Sent as X-Request-ID (≤ 36 characters, sanitized); a UUID when absent. */
-  requestId?: string
-  /** Caller cancellation: the call rejects with the signal's reason. */
-  signal?: AbortSignal
-  /** A shorter deadline than the configured one (never longer). */
-  deadlineMs?: number
-}
-
-export type AttemptOutcome = 'ok' | 'business_error' | 'http_error' | 'timeout' | 'network_error' | 'invalid_response'
-
-export interface NexconnHooks {
-  onAttempt?: (e: { endpoint: string, domain: string, outcome: AttemptOutcome, businessCode?: number, httpStatus?: number, durationMs: number }) => void
-  onQuotaWait?: (e: { endpoint: string, waitedMs: number, admitted: boolean }) => void
-  onDomainState?: (e: { domain: string, state: 'healthy' | 'demoted' }) => void
-}
-
-export interface NexconnHealth {
-  status: 'ok' | 'degraded'
-  domains: Array<{ url: string, state: 'healthy' | 'demoted' }>
-}
-
-export interface NexconnClient {
-  issueToken: (input: IssueTokenInput, options?: CallOptions) => Promise<{ userId: string, token: string }>
-  expireTokens: (userIds: string[], expiresAt: number, options?: CallOptions) => Promise<void>
-  updateUser: (input: { userId: string, name?: string, avatarUrl?: string }, options?: CallOptions) => Promise<void>
-  health: () => NexconnHealth
-  close: () => Promise<void>
-}
-
-/** Knobs with production defaults; tests shorten some of them. */
-export interface NexconnTuning {
-  /** How long a failing domain stays demoted before one call probes it again. */
-  coolOffMs: number
-  /** Connections per domain. */
-  connections: number
-  /** Idle time after which a kept-alive connection is closed (the platform asks for < 55 s). */
-  keepAliveMs: number
-  /** Requests per connection before it is replaced (the platform asks for ≤ 80). */
-  maxRequestsPerConnection: number
-  connectTimeoutMs: number
-  maxBodyBytes: number
-  /** Attempts per call across domains on domain failures (a 429 retry is not counted). */
-  maxAttempts: number
-  /** Pause before going round the domains a second time. */
-  roundPauseMs: number
-  /** Requests per `windowMs` per endpoint and App Key. */
-  limits: Record<string, number>
-  defaultLimit: number
-  windowMs: number
-  maxQueue: number
-  /** Least time worth starting an attempt with; a quota waiter gives up when less remains. */
-  minAttemptMs: number
-  /** Back-off after a 429 / 1008 without Retry-After. */
-  rateLimitBackoffMs: number
-  redisTimeoutMs: number
-  redisRetryMs: number
-  redisPollMs: number
-  userAgent: string
-}
-
-export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
-  [ENDPOINTS.issue]: 200,
-  [ENDPOINTS.expire]: 100,
-  [ENDPOINTS.userUpdate]: 100,
-  '/v4/user/get': 100
-}
-
-export const EXPIRE_BATCH_SIZE = 20
-const MAX_USER_ID_BYTES = 64
-const MAX_NAME_CHARS = 64
-const MAX_AVATAR_URL_BYTES = 1024
-
-export function defaultTuning (config: Config['nexconn']): NexconnTuning {
-  return {
-    coolOffMs: 30_000,
-    connections: 32,
-    keepAliveMs: 50_000,
-    maxRequestsPerConnection: 80,
-    connectTimeoutMs: Math.min(config.timeoutMs, 5_000),
-    maxBodyBytes: 64 * 1024,
-    maxAttempts: 4,
-    roundPauseMs: 100,
-    limits: { ...DEFAULT_LIMITS },
-    defaultLimit: 100,
-    windowMs: 1000,
-    maxQueue: 10_000,
-    minAttemptMs: Math.min(200, Math.floor(config.timeoutMs / 2)),
-    rateLimitBackoffMs: 1000,
-    redisTimeoutMs: 250,
-    redisRetryMs: 5_000,
-    redisPollMs: 50,
-    userAgent: `chat-token-broker/${packageVersion()}`
-  }
-}
-
-export interface NexconnDeps {
-  logger: Logger
-  redis?: Redis | Cluster
-  redisKeyPrefix?: string
-  hooks?: NexconnHooks
-  now?: () => number
-  tuning?: Partial<NexconnTuning>
-}
+import { checkText, checkUserId, MAX_AVATAR_URL_BYTES, MAX_NAME_CHARS } from './input.ts'
+import { defaultTuning, ENDPOINTS, EXPIRE_BATCH_SIZE, type NexconnTuning } from './tuning.ts'
+import type { AttemptOutcome, CallOptions, IssueTokenInput, NexconnClient, NexconnDeps, NexconnHealth, NexconnHooks } from './types.ts'
 
 interface Target { pool: Pool, basePath: string }
 
@@ -161,7 +49,8 @@ class Client implements NexconnClient {
   constructor (config: Config['nexconn'], deps: NexconnDeps) {
     if (config.appKey === '' || config.appSecret === '') throw new Error('Nexconn client: App Key and App Secret are required')
     this.#config = config
-    this.#tuning = { ...defaultTuning(config), ...deps.tuning }
+    const defaults = defaultTuning(config)
+    this.#tuning = { ...defaults, ...deps.tuning, limits: { ...defaults.limits, ...deps.tuning?.limits } }
     this.#logger = deps.logger.child({ component: 'nexconn' })
     this.#hooks = deps.hooks ?? {}
     this.#now = deps.now ?? Date.now
@@ -189,7 +78,7 @@ class Client implements NexconnClient {
     this.#quota = new Quota({
       limits: tuning.limits,
       defaultLimit: tuning.defaultLimit,
-      windowMs: tuning.windowMs,
+      windowMs: tuning.windowMs + tuning.windowMarginMs,
       holdMs: config.deadlineMs + 1000,
       maxQueue: tuning.maxQueue,
       minAttemptMs: tuning.minAttemptMs,
@@ -452,26 +341,4 @@ const REJECTION_MESSAGES: Record<NexconnFailure, string> = {
 
 function rejection (reason: NexconnFailure, codes: { businessCode?: number, httpStatus: number }): NexconnError {
   return new NexconnError(reason, REJECTION_MESSAGES[reason], codes)
-}
-
-function checkUserId (userId: unknown): void {
-  if (typeof userId !== 'string' || userId === '' || Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES) {
-    throw new NexconnError('bad_parameter', `A Nexconn user id must be 1 to ${MAX_USER_ID_BYTES} bytes.`)
-  }
-}
-
-function checkText (value: unknown, field: string, max: number, required: boolean): void {
-  if (typeof value !== 'string' || (required && value === '') || (field === 'name' ? [...value].length : Buffer.byteLength(value, 'utf8')) > max) {
-    throw new NexconnError('bad_parameter', `${field} must be a string of at most ${max} ${field === 'name' ? 'characters' : 'bytes'}${required ? ' and not empty' : ''}.`)
-  }
-}
-
-function packageVersion (): string {
-  try {
-    // src/nexconn/ and dist/nexconn/ are both two levels below the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
 }

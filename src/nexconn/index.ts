@@ -1,17 +1,13 @@
 /** The Nexconn Platform API client. See docs/nexconn-client.md. */
-export {
-  createNexconnClient,
-  defaultTuning,
-  DEFAULT_LIMITS,
-  ENDPOINTS,
-  EXPIRE_BATCH_SIZE,
-  type AttemptOutcome,
-  type CallOptions,
-  type IssueTokenInput,
-  type NexconnClient,
-  type NexconnDeps,
-  type NexconnHealth,
-  type NexconnHooks,
-  type NexconnTuning
-} from './client.ts'
+export { createNexconnClient } from './client.ts'
 export { sign } from './signing.ts'
+export { DEFAULT_LIMITS, defaultTuning, ENDPOINTS, EXPIRE_BATCH_SIZE, type NexconnTuning } from './tuning.ts'
+export type {
+  AttemptOutcome,
+  CallOptions,
+  IssueTokenInput,
+  NexconnClient,
+  NexconnDeps,
+  NexconnHealth,
+  NexconnHooks
+} from './types.ts'

@@ -1,0 +1,42 @@
+/** Connection reuse within the documented limits: at most 80 requests per connection, a bounded pool per domain. */
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import t from 'tap'
+import { pino } from 'pino'
+import { createNexconnClient } from '../../src/nexconn/index.ts'
+import { nexconnConfig } from './helpers.ts'
+
+t.test('at most 80 requests per connection, and no more connections than the pool allows', async (t) => {
+  const perSocket = new Map<Socket, number>()
+  let inFlight = 0
+  let peakInFlight = 0
+  const server = createServer((req: IncomingMessage, res) => {
+    perSocket.set(req.socket, (perSocket.get(req.socket) ?? 0) + 1)
+    inFlight++
+    peakInFlight = Math.max(peakInFlight, inFlight)
+    let body = ''
+    req.on('data', (chunk: Buffer) => { body += chunk.toString() })
+    req.on('end', () => {
+      const { userId } = JSON.parse(body) as { userId: string }
+      setTimeout(() => {
+        inFlight--
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ code: 0, result: { userId, accessToken: 'tok' } }))
+      }, 2)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => { resolve() }) }))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const nexconn = createNexconnClient(nexconnConfig([url], 'key', 'secret'), { logger: pino({ level: 'silent' }), tuning: { connections: 4 } })
+  t.teardown(() => nexconn.close())
+
+  for (let i = 0; i < 200; i++) await nexconn.issueToken({ userId: `s${i}`, name: 'S' })
+  await Promise.all(Array.from({ length: 100 }, async (_, i) => await nexconn.issueToken({ userId: `c${i}`, name: 'C' })))
+
+  const counts = [...perSocket.values()]
+  t.equal(counts.reduce((a, b) => a + b, 0), 300)
+  t.ok(Math.max(...counts) <= 80, `no connection served more than 80 requests (max ${Math.max(...counts)})`)
+  t.ok(counts.some((c) => c > 1), 'connections are kept alive and reused')
+  t.ok(peakInFlight <= 4, `at most 4 concurrent connections (peak ${peakInFlight})`)
+})
