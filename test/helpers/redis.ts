@@ -42,6 +42,7 @@ async function waitForPing (port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
+    client.on('error', () => {}) // refused until the server listens: expected
     try {
       await client.connect()
       if (await client.ping() === 'PONG') return
@@ -117,4 +118,13 @@ export async function waitFor (check: () => boolean | Promise<boolean>, timeoutM
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await sleep(stepMs)
   }
+}
+
+/** A plain client for assertions on what is stored; disconnected when the test ends. */
+export function redisClient (t: Teardown, url: string): Redis {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  // The server may be stopped before this client: a reconnect error is expected then.
+  client.on('error', () => {})
+  t.teardown(() => { client.disconnect() })
+  return client
 }

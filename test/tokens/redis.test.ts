@@ -3,19 +3,14 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { TEST_ENCRYPTION_KEY } from '../helpers/env.ts'
 import { bearer, brokerEnv, brokerFor, emulatorFor, EXPIRE, ISSUE, issueCalls, jwtFor } from '../helpers/broker.ts'
-import { startRedis, waitFor } from '../helpers/redis.ts'
+import { redisClient, startRedis, waitFor } from '../helpers/redis.ts'
 
 const KEY_B = Buffer.alloc(32, 9).toString('base64')
 
-async function dump (url: string): Promise<Array<[string, string]>> {
-  const client = new Redis(url)
-  try {
-    const keys = await client.keys('*')
-    const values = await Promise.all(keys.map(async (key) => (await client.type(key)) === 'string' ? await client.get(key) ?? '' : ''))
-    return keys.map((key, i) => [key, values[i] ?? ''])
-  } finally {
-    client.disconnect()
-  }
+async function dump (client: Redis): Promise<Array<[string, string]>> {
+  const keys = await client.keys('*')
+  const values = await Promise.all(keys.map(async (key) => (await client.type(key)) === 'string' ? await client.get(key) ?? '' : ''))
+  return keys.map((key, i) => [key, values[i] ?? ''])
 }
 
 t.test('Redis holds only sealed tokens under opaque keys, shared by replicas', async (t) => {
@@ -33,7 +28,8 @@ t.test('Redis holds only sealed tokens under opaque keys, shared by replicas', a
   t.equal(second.json().token, token, 'the other replica served it from Redis')
   t.equal(issueCalls(emulator), 1)
 
-  const entries = await dump(redis.url)
+  const client = redisClient(t, redis.url)
+  const entries = await dump(client)
   const tokenEntries = entries.filter(([key]) => key.endsWith(':t'))
   t.equal(tokenEntries.length, 1)
   t.match(tokenEntries[0]?.[0], new RegExp(`^ctb:\\{${emulator.appKey}:[A-Za-z0-9_-]{32}\\}:t$`))
@@ -42,8 +38,6 @@ t.test('Redis holds only sealed tokens under opaque keys, shared by replicas', a
   for (const secret of [token, 'alice1', jwt, emulator.appSecret, 'User alice1']) {
     t.notOk(everything.includes(secret), 'no token, user id, JWT, secret or claim in Redis')
   }
-  const client = new Redis(redis.url)
-  t.teardown(() => { client.disconnect() })
   const ttl = await client.pttl(tokenEntries[0]?.[0] ?? '')
   t.ok(ttl > 604_700_000 && ttl <= 604_800_000, 'permanent tokens are kept TOKEN_CACHE_MAX_AGE_S')
 })
@@ -67,8 +61,7 @@ t.test('a tampered ciphertext, or one copied to another user, is a miss that is 
   const env = brokerEnv(emulator, { REDIS_URL: redis.url })
   let decryptFailures = 0
   const reader = await brokerFor(t, env)
-  const client = new Redis(redis.url)
-  t.teardown(() => { client.disconnect() })
+  const client = redisClient(t, redis.url)
 
   await reader.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('mallory1') })
   await reader.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('victim1') })
@@ -201,7 +194,7 @@ t.test('Redis killed mid-run: requests still succeed, readiness degrades, then R
   await waitFor(async () => (await app.inject({ method: 'GET', url: '/readyz' })).json().components.redis === 'ok', 10_000)
   await sleep(1100) // the store's breaker lets Redis back in after a second
   await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('kill3') })
-  const entries = await dump(redis.url)
+  const entries = await dump(redisClient(t, redis.url))
   t.equal(entries.filter(([key]) => key.endsWith(':t')).length, 1, 'a token was written to the recovered Redis')
   t.equal(logs.lines.filter((l) => l.includes('redis unavailable')).length, 1, 'one log line for the outage, not one per retry')
 })
@@ -221,6 +214,6 @@ t.test('Redis frozen (SIGSTOP): requests succeed within the deadline', async (t)
   await sleep(1100)
   const after = await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('frozen4') })
   t.equal(after.statusCode, 200)
-  const entries = await dump(redis.url)
+  const entries = await dump(redisClient(t, redis.url))
   t.ok(entries.filter(([key]) => key.endsWith(':t')).length >= 2, 'Redis is written to again after it thaws')
 })
