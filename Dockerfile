@@ -1,0 +1,51 @@
+# chat-token-broker container image.
+#
+#   docker build -t chat-token-broker .
+#   docker run --rm -p 8080:8080 --read-only --env-file .env chat-token-broker
+#   docker run --rm -p 8090:8090 -e EMULATOR_HOST=0.0.0.0 chat-token-broker node dist/emulator/main.js
+#
+# Three stages: `build` compiles TypeScript with the dev dependencies, `deps` installs the
+# production dependencies only, and the final stage holds nothing else: no compiler, no tests,
+# no sources, no npm cache. Every stage uses the same base, pinned to an exact Node.js release
+# (bump it together with the Node.js version CI runs). The base is Debian slim rather than
+# distroless because the chart and compose file use the `node` binary for health checks and the
+# project's CI rehearses these exact steps with the official Node.js build.
+# test/deploy/dockerfile.test.ts checks this file and rehearses its steps.
+
+FROM node:24.22.3-trixie-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24.22.3-trixie-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:24.22.3-trixie-slim AS runtime
+LABEL org.opencontainers.image.title="chat-token-broker" \
+      org.opencontainers.image.description="Exchanges an app's own JWT for a Nexconn Chat access token, with caching, failover and quota control." \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24.22.3-trixie-slim"
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080
+WORKDIR /app
+# Owned by root and not writable by the runtime user: the process cannot modify its own code.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+# Numeric UID/GID (the image's `node` user) so Kubernetes can verify runAsNonRoot.
+USER 1000:1000
+EXPOSE 8080
+# Docker and Compose use this; Kubernetes ignores it (the chart's probes do the job). Exec form
+# with node, so it needs no shell.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/livez',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: node is PID 1 and handles SIGTERM itself (graceful close); never `npm start`, which
+# would sit between the signal and the service.
+CMD ["node", "dist/server.js"]
