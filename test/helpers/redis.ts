@@ -128,3 +128,65 @@ export function redisClient (t: Teardown, url: string): Redis {
   t.teardown(() => { client.disconnect() })
   return client
 }
+
+/** A Sentinel watching `master` (quorum 1), on its own loopback port. */
+export async function startSentinel (t: Teardown, master: RedisServer, name = 'mymaster'): Promise<{ port: number }> {
+  const port = await freePort()
+  const dir = await mkdtemp(join(tmpdir(), 'ctb-sentinel-'))
+  const { writeFile } = await import('node:fs/promises')
+  // Sentinel rewrites its configuration file, so it gets a writable one of its own.
+  await writeFile(join(dir, 'sentinel.conf'), [
+    `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+    `sentinel down-after-milliseconds ${name} 2000`
+  ].join('\n') + '\n')
+  const child = spawn('redis-server', [join(dir, 'sentinel.conf'), '--sentinel'], { stdio: 'ignore' })
+  t.teardown(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }
+    await rm(dir, { recursive: true, force: true })
+  })
+  await waitFor(async () => {
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      const address = await client.call('SENTINEL', 'get-master-addr-by-name', name) as string[] | null
+      return address?.[1] === String(master.port)
+    } catch {
+      return false
+    } finally {
+      client.disconnect()
+    }
+  }, 10_000, 100)
+  return { port }
+}
+
+/** A three-master Redis Cluster on loopback, slots assigned, state ok. */
+export async function startCluster (t: Teardown): Promise<RedisServer[]> {
+  const nodes = await Promise.all([0, 1, 2].map(async () => await startRedis(t, {
+    args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
+  })))
+  const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' })
+  const code = await new Promise((resolve) => create.once('exit', resolve))
+  if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${String(code)}`)
+  await waitFor(async () => {
+    const states = await Promise.all(nodes.map(async (node) => {
+      const client = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true, retryStrategy: () => null })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        return String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok')
+      } catch {
+        return false
+      } finally {
+        client.disconnect()
+      }
+    }))
+    return states.every(Boolean)
+  }, 15_000, 100)
+  return nodes
+}

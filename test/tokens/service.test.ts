@@ -1,0 +1,69 @@
+import { pino } from 'pino'
+import t from 'tap'
+import { loadConfig } from '../../src/config.ts'
+import { createNexconnClient } from '../../src/nexconn/index.ts'
+import { TokenService } from '../../src/tokens/service.ts'
+import { MemoryStore } from '../../src/tokens/store.ts'
+import { brokerEnv, emulatorFor, issueCalls } from '../helpers/broker.ts'
+import { waitFor } from '../helpers/redis.ts'
+
+const identity = { userId: 'ttl1', name: 'TTL user', expiresAt: Date.now() + 3_600_000 }
+
+t.test('expiring tokens: served until the margin, renewed ahead in the background', async (t) => {
+  const emulator = await emulatorFor(t)
+  const config = loadConfig(brokerEnv(emulator, { NEXCONN_TOKEN_TTL_S: '1000' }))
+  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
+  t.teardown(async () => { await nexconn.close() })
+  let now = Date.now()
+  const service = new TokenService({
+    store: new MemoryStore(),
+    nexconn,
+    appKey: config.nexconn.appKey,
+    appSecret: config.nexconn.appSecret,
+    tokenTtlS: 1000,
+    cacheMaxAgeS: 604_800,
+    deadlineMs: 4000,
+    attemptMs: 1000,
+    logger: pino({ level: 'silent' }),
+    now: () => now
+  })
+
+  const first = await service.getToken(identity)
+  t.equal(first.outcome, 'issued')
+  t.equal(first.token.expiresAt, first.token.issuedAt + 1_000_000, 'expiresAt = issuedAt + TTL')
+
+  now += 700_000 // before twice the margin (the margin is 10 % of 1000 s = 100 s)
+  t.equal((await service.getToken(identity)).outcome, 'memory_hit')
+  t.equal(issueCalls(emulator), 1, 'no refresh yet')
+
+  now += 150_000 // 850 s: within twice the margin, still servable
+  const ahead = await service.getToken(identity)
+  t.equal(ahead.outcome, 'memory_hit')
+  t.equal(ahead.token.token, first.token.token, 'the old token is still served')
+  await waitFor(() => issueCalls(emulator) === 2, 3000)
+  await waitFor(async () => (await service.getToken(identity)).token.token !== first.token.token, 3000)
+  const renewed = await service.getToken(identity)
+  t.equal(renewed.token.issuedAt, now, 'the renewed token counts from when it was asked for')
+  t.equal(issueCalls(emulator), 2)
+
+  now = renewed.token.issuedAt + 950_000 // past the margin: no longer served
+  const expired = await service.getToken(identity)
+  t.equal(expired.outcome, 'issued', 'a token within the margin of expiry is not served; a new one is issued')
+  t.not(expired.token.token, renewed.token.token)
+})
+
+t.test('a failed issue is not cached and does not block the next one', async (t) => {
+  const emulator = await emulatorFor(t)
+  const config = loadConfig(brokerEnv(emulator))
+  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
+  t.teardown(async () => { await nexconn.close() })
+  const service = new TokenService({
+    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
+  })
+  emulator.addFault({ kind: 'business_error', code: 1004 })
+  const failures = await Promise.allSettled([service.getToken(identity), service.getToken(identity)])
+  t.same(failures.map((f) => f.status), ['rejected', 'rejected'], 'both callers of the shared flight see the failure')
+  t.equal(issueCalls(emulator), 1)
+  emulator.clearFaults()
+  t.equal((await service.getToken(identity)).outcome, 'issued', 'the in-flight entry was cleaned up')
+})
