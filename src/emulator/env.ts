@@ -16,14 +16,18 @@
  *   EMULATOR_TOKEN_TTL_MS    token lifetime in ms (unset or 0 = permanent)
  *   EMULATOR_RETRY_AFTER     true adds Retry-After to 429 answers
  *   EMULATOR_ERRORS_WITH_HTTP_200  true answers business errors with HTTP 200 (legacy style)
+ *   EMULATOR_LOG_LEVEL       pino level (default info; debug logs every request)
  */
 import { readFileSync } from 'node:fs'
 import type { EmulatorOptions } from './types.ts'
 
 export const DEFAULT_EMULATOR_PORT = 8090
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
 export interface EmulatorEnv {
   options: Omit<EmulatorOptions, 'logger'>
+  logLevel: string
   /** True when the secret came from the environment (so it must not be printed). */
   secretFromEnv: boolean
 }
@@ -95,5 +99,7 @@ export function readEmulatorEnv(env: Env = process.env): EmulatorEnv {
   if (retryAfter !== undefined) options.retryAfterOn429 = retryAfter
   const http200 = bool(env, 'EMULATOR_ERRORS_WITH_HTTP_200')
   if (http200 !== undefined) options.errorsWithHttp200 = http200
-  return { options, secretFromEnv: appSecret !== undefined }
+  const logLevel = env.EMULATOR_LOG_LEVEL?.trim().toLowerCase() || 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw new EmulatorEnvError(`EMULATOR_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+  return { options, logLevel, secretFromEnv: appSecret !== undefined }
 }

@@ -47,6 +47,8 @@ export function normalizeFault(input: unknown): ActiveFault {
   }
   const status = nonNegativeInt(spec.status, 'status') ?? DEFAULT_FAULT_STATUS
   if (status < 500 || status > 599) throw new TypeError('fault.status must be a 5xx status')
+  const code = nonNegativeInt(spec.code, 'code') ?? DEFAULT_FAULT_CODE
+  if (code === 0 || code === 200) throw new TypeError('fault.code must be an error code, not a success code')
   const times = nonNegativeInt(spec.times, 'times')
   if (times === 0) throw new TypeError('fault.times must be at least 1')
   return {
@@ -55,7 +57,7 @@ export function normalizeFault(input: unknown): ActiveFault {
     kind,
     ms: nonNegativeInt(spec.ms, 'ms') ?? (kind === 'drip' ? DEFAULT_DRIP_MS : DEFAULT_LATENCY_MS),
     status,
-    code: nonNegativeInt(spec.code, 'code') ?? DEFAULT_FAULT_CODE,
+    code,
     remaining: times ?? Infinity,
   }
 }

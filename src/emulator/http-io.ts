@@ -24,7 +24,10 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     })
     req.on('end', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), tooLarge: size > limit }))
     req.on('error', reject)
-    req.on('aborted', () => reject(new Error('request aborted')))
+    // 'close' before 'end' means the client hung up mid-body ('aborted' is deprecated).
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('client closed the request before sending its body'))
+    })
   })
 }
 

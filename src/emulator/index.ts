@@ -24,6 +24,14 @@ export type {
 } from './types.ts'
 export { sign } from './signature.ts'
 export { DEFAULT_RATE_LIMITS } from './rate-limit.ts'
+export {
+  EXPIRE_PATH,
+  ISSUE_PATH,
+  LEGACY_EXPIRE_PATH,
+  LEGACY_GET_TOKEN_PATH,
+  USER_GET_PATH,
+  USER_UPDATE_PATH,
+} from './routes.ts'
 
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const host = opts.host ?? '127.0.0.1'

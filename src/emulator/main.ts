@@ -7,8 +7,6 @@ import { pino } from 'pino'
 import { EmulatorEnvError, readEmulatorEnv, type EmulatorEnv } from './env.ts'
 import { startEmulator } from './index.ts'
 
-const logger = pino({ name: 'nexconn-emulator' })
-
 let settings: EmulatorEnv
 try {
   settings = readEmulatorEnv()
@@ -18,6 +16,7 @@ try {
   process.exit(1)
 }
 
+const logger = pino({ name: 'nexconn-emulator', level: settings.logLevel })
 const emulator = await startEmulator({ ...settings.options, logger })
 // Fake credentials of a dev tool, printed so developers can configure the broker; a secret supplied by
 // the environment is someone's choice to keep, so it is not echoed.

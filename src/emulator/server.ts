@@ -32,6 +32,7 @@ function isSuccessCode(code: number | null): boolean {
 /** Counts and records the outcome; status 0 means nothing was sent (hang, reset). */
 function record(core: Core, ex: Exchange, status: number, code: number | null): void {
   if (code !== null && !isSuccessCode(code)) core.stats.rejected(code)
+  core.logger.debug({ port: ex.port, method: ex.method, path: ex.path, status, code }, 'request')
   core.stats.record({
     port: ex.port,
     method: ex.method,

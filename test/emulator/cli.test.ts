@@ -12,7 +12,7 @@ import { EmulatorEnvError, readEmulatorEnv } from '../../src/emulator/env.ts'
 const MAIN = fileURLToPath(new URL('../../src/emulator/main.ts', import.meta.url))
 
 t.test('env: defaults', async (t) => {
-  t.same(readEmulatorEnv({}), { options: { ports: [8090], host: '127.0.0.1' }, secretFromEnv: false })
+  t.same(readEmulatorEnv({}), { options: { ports: [8090], host: '127.0.0.1' }, logLevel: 'info', secretFromEnv: false })
 })
 
 t.test('env: every setting', async (t) => {
@@ -27,6 +27,7 @@ t.test('env: every setting', async (t) => {
     EMULATOR_TOKEN_TTL_MS: '60000',
     EMULATOR_RETRY_AFTER: 'yes',
     EMULATOR_ERRORS_WITH_HTTP_200: '0',
+    EMULATOR_LOG_LEVEL: 'debug',
   })
   t.same(env, {
     options: {
@@ -40,6 +41,7 @@ t.test('env: every setting', async (t) => {
       retryAfterOn429: true,
       errorsWithHttp200: false,
     },
+    logLevel: 'debug',
     secretFromEnv: true,
   })
   t.same(readEmulatorEnv({ EMULATOR_STRICT: '5000' }).options.strict, { skewMs: 5000 })
@@ -60,6 +62,15 @@ t.test('env: invalid values name the variable', async (t) => {
   t.throws(() => readEmulatorEnv({ EMULATOR_PORT: '70000' }), { message: /EMULATOR_PORT/ })
   t.throws(() => readEmulatorEnv({ EMULATOR_MAX_USERS: '-1' }), { message: /EMULATOR_MAX_USERS/ })
   t.throws(() => readEmulatorEnv({ EMULATOR_STRICT: 'maybe' }), { message: /EMULATOR_STRICT/ })
+  t.throws(() => readEmulatorEnv({ EMULATOR_LOG_LEVEL: 'loud' }), { message: /EMULATOR_LOG_LEVEL/ })
+  const err = (() => {
+    try {
+      readEmulatorEnv({ EMULATOR_APP_SECRET_FILE: '/nonexistent/topSecretPath' })
+    } catch (e) {
+      return e as Error
+    }
+  })()
+  t.notMatch(err?.message, /topSecretPath/, 'the message does not echo the secret file path')
 })
 
 /** Runs main.ts; resolves with the parsed "ready" log line. */

@@ -185,4 +185,5 @@ t.test('invalid fault specs are refused', async (t) => {
   t.throws(() => emu.addFault({ kind: 'hang', times: 0 }), TypeError)
   t.throws(() => emu.addFault({ kind: 'latency', ms: -1 }), TypeError)
   t.throws(() => emu.addFault({ kind: 'hang', endpoint: 'v4/user/get' }), TypeError)
+  t.throws(() => emu.addFault({ kind: 'business_error', code: 0 }), TypeError)
 })
