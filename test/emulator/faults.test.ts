@@ -95,7 +95,7 @@ t.test('drip: headers first, then the body one byte at a time', async (t) => {
   const elapsed = performance.now() - started
   const text = Buffer.concat(chunks).toString('utf8')
   t.ok(headersAt < elapsed / 2, 'headers came well before the body was complete')
-  t.ok(chunks.length > 10, `arrived in many pieces (${chunks.length})`)
+  t.ok(chunks.length > 5, `arrived in many pieces (${chunks.length})`)
   t.ok(elapsed >= text.length * 5 * 0.5, `slowly (${Math.round(elapsed)} ms for ${text.length} bytes)`)
   const json = JSON.parse(text)
   t.equal(json.code, 0)

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { DEFAULT_RATE_LIMITS, SlidingWindowLimiter } from '../../src/emulator/rate-limit.ts'
@@ -52,9 +53,12 @@ t.test('5/s limit: of 10 concurrent issues, 5 succeed and 5 get 429/1008', async
 
 t.test('the window slides: still limited shortly after, admitted a second later', async (t) => {
   const emu = await start(t, limit5)
-  for (let i = 0; i < 5; i++) await issue(emu, 'pam')
+  const before = performance.now()
+  await Promise.all(Array.from({ length: 5 }, () => issue(emu, 'pam')))
   await sleep(300)
-  t.equal((await call(emu, ISSUE, { userId: 'pam', name: 'x' })).status, 429)
+  const sixth = await call(emu, ISSUE, { userId: 'pam', name: 'x' })
+  // On a badly overloaded machine the burst itself may take a second; only then is 200 legitimate.
+  if (performance.now() - before < 1000) t.equal(sixth.status, 429, 'a new wall-clock second does not reset it')
   await sleep(1050)
   t.equal((await call(emu, ISSUE, { userId: 'pam', name: 'x' })).status, 200)
 })
