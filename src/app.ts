@@ -18,6 +18,7 @@ import adminRoutes from './routes/admin.ts'
 import healthRoutes from './routes/health.ts'
 import tokenRoutes, { TokenResponse } from './routes/token.ts'
 import tokensPlugin from './tokens/plugin.ts'
+import webhookRoutes from './routes/webhooks.ts'
 
 export interface BuildOptions {
   /** A ready pino logger (tests pass one writing to a stream they inspect). */
@@ -85,6 +86,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(healthRoutes)
   await app.register(tokenRoutes, { appKey: config.nexconn.appKey })
   if (config.adminApiKey !== undefined) await app.register(adminRoutes, { adminApiKey: config.adminApiKey })
+  if (config.ops.webhook.enabled) {
+    await app.register(webhookRoutes, { config: config.ops.webhook, appKey: config.nexconn.appKey, appSecret: config.nexconn.appSecret, keyPrefix: config.redis?.keyPrefix ?? '' })
+  }
 
   return app
 }
