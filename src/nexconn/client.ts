@@ -184,8 +184,8 @@ class Client implements NexconnClient {
         lease = await this.#quota.acquire(endpoint, call.deadlineAt, call.signal)
       } catch (err) {
         if (call.caller?.aborted === true) throw call.caller.reason
-        // Out of time while waiting for quota after domain failures: those failures are the story.
-        if (err instanceof NexconnError && err.reason === 'rate_limited' && outcomes.length > 0) break
+        // Out of time while waiting for quota after domain failures (and no 429): those failures are the story.
+        if (err instanceof NexconnError && err.reason === 'rate_limited' && outcomes.length > 0 && !rateLimitRetried) break
         if (err instanceof NexconnError) throw err
         break // the deadline fired while waiting
       }

