@@ -1,0 +1,156 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit).
+*/}}
+{{- define "chat-token-broker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: release-chart, or the release name alone when it already contains the chart name.
+*/}}
+{{- define "chat-token-broker.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "chat-token-broker.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of every resource.
+*/}}
+{{- define "chat-token-broker.labels" -}}
+helm.sh/chart: {{ include "chat-token-broker.chart" . }}
+{{ include "chat-token-broker.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "chat-token-broker.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: chat-token-broker
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (never add a changing value here).
+*/}}
+{{- define "chat-token-broker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chat-token-broker.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+ServiceAccount name.
+*/}}
+{{- define "chat-token-broker.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "chat-token-broker.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "chat-token-broker.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/*
+Image reference: repository:tag, or repository@digest when a digest pins it.
+*/}}
+{{- define "chat-token-broker.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "chat-token-broker.imageTag" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the secret settings: the existing one, or the chart's.
+*/}}
+{{- define "chat-token-broker.secretName" -}}
+{{- default (include "chat-token-broker.fullname" .) .Values.secret.existingSecret }}
+{{- end }}
+
+{{/*
+"true" when the chart creates its own Secret (no existingSecret and at least one value set).
+*/}}
+{{- define "chat-token-broker.createSecret" -}}
+{{- if not .Values.secret.existingSecret }}
+{{- range $name, $value := .Values.secret.values }}
+{{- if $value }}true{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Redis mode: standalone, sentinel, cluster, or empty (in-memory cache).
+*/}}
+{{- define "chat-token-broker.redisMode" -}}
+{{- if .Values.redis.url }}standalone{{ else if .Values.redis.sentinel.nodes }}sentinel{{ else if .Values.redis.cluster.nodes }}cluster{{ end }}
+{{- end }}
+
+{{/*
+Replicas that will run at least: the HPA minimum, or replicaCount.
+*/}}
+{{- define "chat-token-broker.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ .Values.autoscaling.minReplicas }}{{ else }}{{ .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: the pod must outlive the preStop pause plus the broker's own
+grace (SHUTDOWN_GRACE_MS) plus its 2 s forced-exit backstop; computed with 3 s to spare.
+*/}}
+{{- define "chat-token-broker.terminationGracePeriodSeconds" -}}
+{{- $graceSeconds := div (add (int .Values.shutdown.graceMs) 999) 1000 }}
+{{- $needed := add (int .Values.shutdown.preStopSeconds) $graceSeconds 2 }}
+{{- if kindIs "invalid" .Values.shutdown.terminationGracePeriodSeconds }}
+{{- add $needed 3 }}
+{{- else if le (int .Values.shutdown.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "shutdown.terminationGracePeriodSeconds (%d) must exceed shutdown.preStopSeconds + shutdown.graceMs + 2 s (%d s)" (int .Values.shutdown.terminationGracePeriodSeconds) (int $needed)) }}
+{{- else }}
+{{- .Values.shutdown.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+Settings that cannot work together stop the render with one clear message.
+*/}}
+{{- define "chat-token-broker.validate" -}}
+{{- $modes := 0 }}
+{{- if .Values.redis.url }}{{ $modes = add1 $modes }}{{ end }}
+{{- if .Values.redis.sentinel.nodes }}{{ $modes = add1 $modes }}{{ end }}
+{{- if .Values.redis.cluster.nodes }}{{ $modes = add1 $modes }}{{ end }}
+{{- if gt $modes 1 }}
+{{- fail "Set only one of redis.url, redis.sentinel.nodes and redis.cluster.nodes." }}
+{{- end }}
+{{- if and .Values.redis.sentinel.nodes (not .Values.redis.sentinel.masterName) }}
+{{- fail "redis.sentinel.masterName is required with redis.sentinel.nodes." }}
+{{- end }}
+{{- if and (eq $modes 0) (gt (int (include "chat-token-broker.minReplicas" .)) 1) }}
+{{- fail "More than one replica (replicaCount or autoscaling.minReplicas) needs Redis: set redis.url, redis.sentinel or redis.cluster." }}
+{{- end }}
+{{- if and (eq $modes 0) .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled needs Redis: set redis.url, redis.sentinel or redis.cluster." }}
+{{- end }}
+{{- if and (gt $modes 0) (not .Values.secret.existingSecret) (not .Values.secret.values.TOKEN_ENCRYPTION_KEY) }}
+{{- fail "Redis needs TOKEN_ENCRYPTION_KEY: set secret.values.TOKEN_ENCRYPTION_KEY or use secret.existingSecret." }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.parentRefs: name the Gateway(s) the route attaches to." }}
+{{- end }}
+{{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.containerPort)) }}
+{{- fail "metrics.port must differ from containerPort." }}
+{{- end }}
+{{- end }}
