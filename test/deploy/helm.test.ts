@@ -31,7 +31,7 @@ const values = parse(readText('helm/chat-token-broker/values.yaml')) as Json
 const schema = JSON.parse(readText('helm/chat-token-broker/values.schema.json')) as Json
 const secretVariables = VARIABLES.filter((v) => v.secret === true).map((v) => v.name)
 /** Variables the chart sets itself from dedicated values (they shape the pod or the policy). */
-const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
+const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'SHUTDOWN_DELAY_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
 
 const rendered = new Map<string, Promise<K8sObject[]>>()
 function render (scenario: { name: string, file: string | undefined }): Promise<K8sObject[]> {
@@ -112,10 +112,11 @@ t.test('Deployment: hardened pod, probes, resources, preStop, grace period, chec
     t.same(container.ports.find((p: Json) => p.name === 'http')?.containerPort, 8080, `${label}: http port`)
     t.ok(container.lifecycle?.preStop?.sleep?.seconds > 0, `${label}: native preStop sleep`)
     const configMap = find(objects, 'ConfigMap') as Json
-    const graceMs = Number(configMap.data.SHUTDOWN_GRACE_MS)
+    // The broker's own close: SHUTDOWN_DELAY_MS, then SHUTDOWN_GRACE_MS, then a 2 s forced-exit backstop.
+    const closeMs = Number(configMap.data.SHUTDOWN_GRACE_MS) + Number(configMap.data.SHUTDOWN_DELAY_MS ?? 0)
     const preStop = container.lifecycle.preStop.sleep.seconds as number
-    t.ok(spec.terminationGracePeriodSeconds > preStop + graceMs / 1000 + 2,
-      `${label}: terminationGracePeriodSeconds ${spec.terminationGracePeriodSeconds} > preStop ${preStop} + grace ${graceMs / 1000} + 2`)
+    t.ok(spec.terminationGracePeriodSeconds > preStop + closeMs / 1000 + 2,
+      `${label}: terminationGracePeriodSeconds ${spec.terminationGracePeriodSeconds} > preStop ${preStop} + delay and grace ${closeMs / 1000} + 2`)
     t.match(pod.metadata.annotations['checksum/config'], /^[a-f0-9]{64}$/, `${label}: checksum/config`)
     t.match(pod.metadata.annotations['checksum/secret'], /^[a-f0-9]{64}$/, `${label}: checksum/secret`)
     const tmp = spec.volumes.find((v: Json) => v.emptyDir !== undefined && container.volumeMounts.some((m: Json) => m.name === v.name && m.mountPath === '/tmp'))
@@ -302,6 +303,7 @@ t.test('render guards: settings that cannot work stop helm with a clear message'
     [['redis.sentinel.nodes={s:26379}', 'secret.existingSecret=s'], /masterName is required/],
     [['redis.url=redis://a:6379', 'secret.values.NEXCONN_APP_SECRET=x'], /TOKEN_ENCRYPTION_KEY/],
     [['shutdown.terminationGracePeriodSeconds=12'], /must exceed/],
+    [['shutdown.delayMs=5000', 'shutdown.terminationGracePeriodSeconds=20'], /must exceed/],
     [['metrics.port=8080'], /must differ/],
     [['httpRoute.enabled=true'], /parentRefs/]
   ]

@@ -110,15 +110,16 @@ Replicas that will run at least: the HPA minimum, or replicaCount.
 
 {{/*
 terminationGracePeriodSeconds: the pod must outlive the preStop pause plus the broker's own
-grace (SHUTDOWN_GRACE_MS) plus its 2 s forced-exit backstop; computed with 3 s to spare.
+delay and grace (SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS) plus its 2 s forced-exit backstop;
+computed with 3 s to spare.
 */}}
 {{- define "chat-token-broker.terminationGracePeriodSeconds" -}}
-{{- $graceSeconds := div (add (int .Values.shutdown.graceMs) 999) 1000 }}
+{{- $graceSeconds := div (add (int .Values.shutdown.graceMs) (int .Values.shutdown.delayMs) 999) 1000 }}
 {{- $needed := add (int .Values.shutdown.preStopSeconds) $graceSeconds 2 }}
 {{- if kindIs "invalid" .Values.shutdown.terminationGracePeriodSeconds }}
 {{- add $needed 3 }}
 {{- else if le (int .Values.shutdown.terminationGracePeriodSeconds) (int $needed) }}
-{{- fail (printf "shutdown.terminationGracePeriodSeconds (%d) must exceed shutdown.preStopSeconds + shutdown.graceMs + 2 s (%d s)" (int .Values.shutdown.terminationGracePeriodSeconds) (int $needed)) }}
+{{- fail (printf "shutdown.terminationGracePeriodSeconds (%d) must exceed shutdown.preStopSeconds + shutdown.delayMs + shutdown.graceMs + 2 s (%d s)" (int .Values.shutdown.terminationGracePeriodSeconds) (int $needed)) }}
 {{- else }}
 {{- .Values.shutdown.terminationGracePeriodSeconds }}
 {{- end }}
