@@ -1,8 +1,21 @@
 /**
- * Nexconn webhooks (`WEBHOOK_ENABLED=true`): `POST /v1/webhooks/nexconn`. Being written; see issue 6.
+ * Nexconn webhooks (`WEBHOOK_ENABLED=true`): `POST /v1/webhooks/nexconn`.
+ *
+ * The signature (query parameters) is checked in `onRequest`, before the body is read, so an
+ * unauthenticated caller gets a 401 whatever it sends and never learns the body schema. The
+ * event id is claimed before acting, so a redelivered event is acknowledged without acting again.
+ * Only the event type and item count are logged: items carry user ids, the query the signature.
  */
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { Type } from 'typebox'
 import type { Config } from '../config.ts'
+import { BrokerError } from '../errors.ts'
+import { problemResponse } from '../http/problems.ts'
+import { createEventDedup } from '../webhooks/dedup.ts'
+import { ACTIVATION_STATE, softDeletedUsers, WebhookEvent, type WebhookEventBody } from '../webhooks/events.ts'
+import { verifyWebhook, type WebhookSignatureOptions } from '../webhooks/signature.ts'
 
 export interface WebhookRoutesOptions {
   config: Config['ops']['webhook']
@@ -12,6 +25,96 @@ export interface WebhookRoutesOptions {
   keyPrefix: string
 }
 
-const webhookRoutes: FastifyPluginAsync<WebhookRoutesOptions> = async () => {}
+export const WEBHOOK_PATH = '/v1/webhooks/nexconn'
+/** A full `data` array (1,000 items) of the largest documented event fits with room to spare. */
+export const WEBHOOK_BODY_LIMIT_BYTES = 256 * 1024
+
+const WebhookAck = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('duplicate')], { description: '`duplicate`: this event id was already handled within 24 h; nothing was done again.' })
+}, { additionalProperties: false })
+
+const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (app, options) => {
+  const { config } = options
+  const signature: WebhookSignatureOptions = {
+    appKey: options.appKey,
+    appSecret: options.appSecret,
+    nonceParam: config.nonceParam,
+    timestampParam: config.timestampParam,
+    signatureParam: config.signatureParam,
+    maxAgeS: config.maxAgeS
+  }
+  const dedup = createEventDedup({ redis: app.redis?.client, keyPrefix: options.keyPrefix, logger: app.log as Logger })
+
+  const param = (description: string) => Type.Optional(Type.String({ maxLength: 128, description }))
+  const Query = Type.Object({
+    appKey: param('The App Key; when present it must be this broker\'s.'),
+    [config.nonceParam]: param('Random nonce chosen by Nexconn (name set by `WEBHOOK_NONCE_PARAM`).'),
+    [config.timestampParam]: param('Unix time in milliseconds or seconds (name set by `WEBHOOK_TIMESTAMP_PARAM`).'),
+    [config.signatureParam]: param('hex(SHA1(App Secret + nonce + timestamp)) (name set by `WEBHOOK_SIGNATURE_PARAM`).')
+  }, { additionalProperties: true })
+
+  const authenticate = async (request: FastifyRequest): Promise<void> => {
+    const verdict = verifyWebhook(request.query as Record<string, unknown>, signature)
+    if (verdict.ok) return
+    request.log.info({ reason: verdict.reason }, 'webhook refused')
+    if (verdict.reason === 'stale') throw new BrokerError('invalid_token', `The webhook timestamp is stale (older than ${config.maxAgeS} s).`)
+    if (verdict.reason === 'future') throw new BrokerError('invalid_token', `The webhook timestamp is stale: more than ${config.maxAgeS} s in the future.`)
+    throw new BrokerError('invalid_token', 'The webhook signature is invalid.')
+  }
+
+  const act = async (event: WebhookEventBody, request: FastifyRequest): Promise<void> => {
+    if (event.type !== ACTIVATION_STATE) {
+      // `user:connection_status` and anything new: acknowledged so Nexconn does not retry.
+      request.log.debug({ eventType: event.type }, 'webhook event ignored')
+      return
+    }
+    const users = softDeletedUsers(event)
+    // Each forget is bounded (store and pub/sub calls time out), so this answers quickly.
+    await Promise.all(users.map(async (userId) => { await app.tokens.forget(userId) }))
+    request.log.info({ eventType: event.type, count: event.data.length, purged: users.length }, 'webhook processed')
+  }
+
+  app.post(WEBHOOK_PATH, {
+    bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
+    onRequest: authenticate,
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Receive a Nexconn webhook event.',
+      description: [
+        'The callback URL to configure in the Nexconn console. Nexconn appends `nonce`, a timestamp and',
+        '`signature` = hex(SHA1(App Secret + nonce + timestamp)) to the query (names configurable); calls',
+        `with a wrong signature, or a timestamp more than ${config.maxAgeS} s away from now, are refused with 401.`,
+        'An event id seen in the last 24 h is acknowledged as `duplicate` without acting again.',
+        '`user:activation_state` with `operationType` 0 (user soft-deleted) drops the user\'s cached tokens on every',
+        'replica; every other event type is acknowledged and ignored.'
+      ].join(' '),
+      querystring: Query,
+      body: WebhookEvent,
+      response: {
+        200: WebhookAck,
+        400: problemResponse('invalid_request'),
+        401: problemResponse('invalid_token'),
+        413: problemResponse('payload_too_large'),
+        415: problemResponse('unsupported_media_type'),
+        500: problemResponse('internal_error'),
+        503: problemResponse('shutting_down', 'overloaded')
+      }
+    }
+  }, async (request) => {
+    const event = request.body
+    if (!await dedup.claim(event.id)) {
+      request.log.info({ eventType: event.type }, 'webhook event already handled; ignored')
+      return { status: 'duplicate' as const }
+    }
+    try {
+      await act(event, request)
+    } catch (err) {
+      // Let Nexconn's retry of this event be acted on.
+      await dedup.release(event.id)
+      throw err
+    }
+    return { status: 'ok' as const }
+  })
+}
 
 export default webhookRoutes
