@@ -13,6 +13,11 @@ import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
 import { createLogger } from './logger.ts'
 import authPlugin from './auth/plugin.ts'
+import guard from './http/guard.ts'
+import openapi from './http/openapi.ts'
+import protection from './http/protection.ts'
+import { Metrics } from './metrics/metrics.ts'
+import metricsPlugin from './metrics/plugin.ts'
 import redisPlugin from './redis/plugin.ts'
 import adminRoutes from './routes/admin.ts'
 import healthRoutes from './routes/health.ts'
@@ -23,6 +28,8 @@ import webhookRoutes from './routes/webhooks.ts'
 export interface BuildOptions {
   /** A ready pino logger (tests pass one writing to a stream they inspect). */
   logger?: Logger
+  /** The metrics registry; `server.ts` shares it with the separate METRICS_PORT server. */
+  metrics?: Metrics
 }
 
 /** Small bodies only: the largest legitimate body is an admin revoke of 1,000 user ids. */
@@ -67,6 +74,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addSchema(TokenResponse)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  const metrics = options.metrics ?? new Metrics()
+  await app.register(metricsPlugin, { metrics, serveOnApiPort: config.server.metricsPort === undefined })
+  await app.register(protection, { config })
+  await app.register(openapi, { docsEnabled: config.server.docsEnabled })
   await app.register(readiness)
   app.addHook('preClose', async () => { app.readiness.beginClosing() })
   app.addHook('onRequest', async (request, reply) => {
@@ -77,14 +88,21 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       throw new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 })
     }
   })
+  // While shutting down, every response closes its connection: keep-alive clients reconnect,
+  // through their load balancer, to a replica that stays, and close() is not held open.
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.readiness.shuttingDown) reply.header('connection', 'close')
+  })
   app.readiness.register('config', { critical: true, status: () => 'ok' })
-  await app.register(authPlugin, { config: config.jwt })
+  await app.register(authPlugin, { config: config.jwt, hooks: metrics.authHooks() })
   app.readiness.register('keys', { critical: true, status: () => app.auth.ready() ? 'ok' : 'loading' })
   await app.register(redisPlugin, { config: config.redis })
-  await app.register(tokensPlugin, { config })
+  app.redis?.onStateChange((state) => { metrics.redisUp.set(state === 'ready' ? 1 : 0) })
+  await app.register(tokensPlugin, { config, hooks: metrics.tokenHooks(), nexconnHooks: metrics.nexconnHooks((url) => new URL(url).host) })
+  await app.register(guard, { config })
 
   await app.register(healthRoutes)
-  await app.register(tokenRoutes, { appKey: config.nexconn.appKey })
+  await app.register(tokenRoutes, { config })
   if (config.adminApiKey !== undefined) await app.register(adminRoutes, { adminApiKey: config.adminApiKey })
   if (config.ops.webhook.enabled) {
     await app.register(webhookRoutes, { config: config.ops.webhook, appKey: config.nexconn.appKey, appSecret: config.nexconn.appSecret, keyPrefix: config.redis?.keyPrefix ?? '' })

@@ -74,6 +74,8 @@ export interface Config {
     logLevel: typeof LOG_LEVELS[number]
     trustProxy: boolean | number | string[]
     shutdownGraceMs: number
+    shutdownDelayMs: number
+    maxEventLoopDelayMs: number
     metricsPort: number | undefined
     docsEnabled: boolean
   }
@@ -101,6 +103,7 @@ export interface Config {
   ops: {
     corsOrigins: string[] | '*'
     rateLimitPerMinute: number
+    authFailuresPerMinute: number
     webhook: {
       enabled: boolean
       nonceParam: string
@@ -128,6 +131,8 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'LOG_LEVEL', group: 'server', default: 'info', description: 'One of fatal, error, warn, info, debug, trace, silent.' },
   { name: 'TRUST_PROXY', group: 'server', default: 'false', description: '`true`, `false`, a hop count, or a comma-separated list of proxy IPs/CIDRs whose `X-Forwarded-For` is trusted.' },
   { name: 'SHUTDOWN_GRACE_MS', group: 'operations', default: '10000', description: 'How long in-flight requests may take to finish after SIGTERM.' },
+  { name: 'SHUTDOWN_DELAY_MS', group: 'operations', default: '0', description: 'After SIGTERM, keep serving (with `/readyz` failing) this long before closing the listener, so load balancers stop sending traffic first. Kubernetes does this with the chart\'s preStop pause instead.' },
+  { name: 'MAX_EVENT_LOOP_DELAY_MS', group: 'operations', default: '1000', description: 'Shed load (503 `overloaded`) while the event loop lags more than this; 0 disables.' },
   { name: 'METRICS_PORT', group: 'operations', description: 'Serve `/metrics` on this separate port instead of the API port.' },
   { name: 'DOCS_ENABLED', group: 'operations', default: 'true', description: 'Serve the OpenAPI UI at `/docs`.' },
   { name: 'NEXCONN_APP_KEY', group: 'nexconn', description: 'The App Key from the Nexconn console. Required (except in `npm run dev`).' },
@@ -162,6 +167,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'ADMIN_API_KEY', group: 'operations', secret: true, description: 'Enables `POST /v1/admin/revoke` (at least 32 characters).' },
   { name: 'CORS_ORIGINS', group: 'operations', description: 'Comma-separated allowed browser origins, or `*`. Unset = no CORS headers (native apps need none).' },
   { name: 'RATE_LIMIT_PER_MINUTE', group: 'operations', default: '60', description: 'Token requests per verified user per minute; 0 disables.' },
+  { name: 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', group: 'operations', default: '30', description: 'Failed authentications per client IP per minute before that IP gets 429; 0 disables.' },
   { name: 'WEBHOOK_ENABLED', group: 'operations', default: 'false', description: 'Accept Nexconn webhooks at `POST /v1/webhooks/nexconn`.' },
   { name: 'WEBHOOK_NONCE_PARAM', group: 'operations', default: 'nonce', description: 'Query parameter carrying the webhook nonce.' },
   { name: 'WEBHOOK_TIMESTAMP_PARAM', group: 'operations', default: 'signTimestamp', description: 'Query parameter carrying the webhook timestamp.' },
@@ -208,6 +214,8 @@ export function loadConfig (env: Env, options: LoadOptions = {}): Config {
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS),
     trustProxy: parseTrustProxy(reader),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 0, 600_000),
+    shutdownDelayMs: reader.int('SHUTDOWN_DELAY_MS', 0, 600_000),
+    maxEventLoopDelayMs: reader.int('MAX_EVENT_LOOP_DELAY_MS', 0, 60_000),
     metricsPort: reader.optionalInt('METRICS_PORT', 1, 65535),
     docsEnabled: reader.bool('DOCS_ENABLED')
   }
@@ -228,6 +236,7 @@ export function loadConfig (env: Env, options: LoadOptions = {}): Config {
   const ops: Config['ops'] = {
     corsOrigins: parseCorsOrigins(reader),
     rateLimitPerMinute: reader.int('RATE_LIMIT_PER_MINUTE', 0, 1_000_000),
+    authFailuresPerMinute: reader.int('RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 0, 1_000_000),
     webhook: {
       enabled: reader.bool('WEBHOOK_ENABLED'),
       nonceParam: reader.queryName('WEBHOOK_NONCE_PARAM'),

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { ConfigError, loadConfig, VARIABLES, type Env } from '../src/config.ts'
+import { withTable } from '../scripts/config-table.ts'
 import { baseEnv, TEST_ENCRYPTION_KEY } from './helpers/env.ts'
 
 function problems (env: Env, options: Parameters<typeof loadConfig>[1] = {}): string[] {
@@ -259,6 +260,7 @@ t.test('every problem is reported at once', async (t) => {
 
 t.test('the README documents every variable with its default', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  t.equal(withTable(readme), readme, 'the configuration table is up to date (npm run docs:config)')
   for (const spec of VARIABLES) {
     const row = readme.split('\n').find((line) => line.startsWith(`| \`${spec.name}\``))
     t.ok(row, `${spec.name} has a row in the README's configuration table`)

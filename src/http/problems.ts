@@ -18,8 +18,11 @@ export const Problem = Type.Object({
 export type ProblemBody = Static<typeof Problem>
 
 /** Response schema entry for a status, naming the codes it can carry (shown in the OpenAPI docs). */
-export function problemResponse (...codes: ErrorCode[]): ReturnType<typeof Type.Ref> {
-  return Type.Ref('Problem', { description: codes.map((code) => `\`${code}\`: ${ERRORS[code].title}`).join('; ') })
+export function problemResponse (...codes: ErrorCode[]): { description: string, content: { 'application/problem+json': { schema: ReturnType<typeof Type.Ref> } } } {
+  return {
+    description: codes.map((code) => `\`${code}\`: ${ERRORS[code].title}`).join('; '),
+    content: { 'application/problem+json': { schema: Type.Ref('Problem') } }
+  }
 }
 
 /** Fastify's own errors, mapped by their stable `code`. */
@@ -68,6 +71,7 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, error
 
 export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const error = fromFastifyError(err) ?? toBrokerError(err)
+  request.problemCode = error.code
   if (error.statusCode >= 500 && error.code !== 'shutting_down' && error.code !== 'overloaded') {
     request.log.error({ err, code: error.code }, 'request failed')
   } else {

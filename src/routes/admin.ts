@@ -16,12 +16,13 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ adminApiKey: string }> = async (a
   const expected = digest(adminApiKey)
 
   app.addHook('onRequest', async (request) => {
+    await app.authFailures.check(request.ip)
     const header = request.headers.authorization
+    const match = /^Bearer +(\S+)$/i.exec(header ?? '')
+    if (match !== null && timingSafeEqual(digest(match[1] ?? ''), expected)) return
+    await app.authFailures.record(request.ip)
     if (header === undefined || header === '') throw new BrokerError('missing_token', 'Send the admin API key as "Authorization: Bearer <key>".', { headers: { 'www-authenticate': 'Bearer' } })
-    const match = /^Bearer +(\S+)$/i.exec(header)
-    if (match === null || !timingSafeEqual(digest(match[1] ?? ''), expected)) {
-      throw new BrokerError('invalid_token', 'The admin API key is not valid.', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
-    }
+    throw new BrokerError('invalid_token', 'The admin API key is not valid.', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
   })
 
   app.post('/v1/admin/revoke', {
@@ -37,6 +38,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ adminApiKey: string }> = async (a
         200: Type.Object({ revoked: Type.Integer({ description: 'Distinct users revoked.' }) }),
         400: problemResponse('invalid_request'),
         401: problemResponse('missing_token', 'invalid_token'),
+        429: problemResponse('rate_limited'),
         500: problemResponse('internal_error'),
         502: problemResponse('upstream_rejected'),
         503: problemResponse('upstream_unavailable', 'shutting_down', 'overloaded')

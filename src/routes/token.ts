@@ -3,7 +3,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from 'typebox'
+import type { Config } from '../config.ts'
+import { perUserRateLimit } from '../http/guard.ts'
 import { problemResponse } from '../http/problems.ts'
+import type { Identity } from '../auth/index.ts'
 import type { CachedToken } from '../tokens/store.ts'
 
 export const TokenResponse = Type.Object({
@@ -23,6 +26,8 @@ const AUTH_ERRORS = {
   401: problemResponse('missing_token', 'invalid_token'),
   403: problemResponse('invalid_user_id'),
   429: problemResponse('rate_limited'),
+  413: problemResponse('payload_too_large'),
+  415: problemResponse('unsupported_media_type'),
   500: problemResponse('internal_error'),
   503: problemResponse('keys_unavailable', 'shutting_down', 'overloaded')
 }
@@ -39,8 +44,13 @@ export function tokenBody (token: CachedToken, appKey: string): Static<typeof To
   }
 }
 
-const tokenRoutes: FastifyPluginAsyncTypebox<{ appKey: string }> = async (app, { appKey }) => {
+const tokenRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
+  const appKey = config.nexconn.appKey
+  const limit = perUserRateLimit(config, (userId) => app.tokens.userKey(userId))
+
   app.post('/v1/token', {
+    onRequest: app.authenticateUser,
+    config: limit,
     schema: {
       tags: ['tokens'],
       summary: 'Get the caller\'s Nexconn access token.',
@@ -57,14 +67,15 @@ const tokenRoutes: FastifyPluginAsyncTypebox<{ appKey: string }> = async (app, {
     // The body is optional: a plain `curl -X POST` sends none.
     preValidation: async (request) => { request.body ??= {} }
   }, async (request, reply) => {
-    const identity = await app.auth.authenticate(request.headers.authorization)
-    request.identity = identity
+    const identity = userOf(request)
     const { token, outcome } = await app.tokens.getToken(identity, { forceRefresh: request.body?.forceRefresh === true, requestId: request.id })
     request.log.info({ outcome }, 'token served')
     return await reply.headers(NO_STORE).send(tokenBody(token, appKey))
   })
 
   app.delete('/v1/token', {
+    onRequest: app.authenticateUser,
+    config: limit,
     schema: {
       tags: ['tokens'],
       summary: 'Log out: drop the caller\'s cached token.',
@@ -81,18 +92,23 @@ const tokenRoutes: FastifyPluginAsyncTypebox<{ appKey: string }> = async (app, {
       }
     }
   }, async (request, reply) => {
-    const identity = await app.auth.authenticate(request.headers.authorization)
-    request.identity = identity
+    const identity = userOf(request)
     if (request.query.revoke === 'true') await app.tokens.revoke([identity.userId], request.id)
     else await app.tokens.forget(identity.userId)
     return await reply.code(204).headers(NO_STORE).send()
   })
 }
 
+/** The identity `authenticateUser` verified; its absence would be a wiring bug. */
+function userOf (request: { identity?: Identity }): Identity {
+  if (request.identity === undefined) throw new Error('BUG: route reached without authentication')
+  return request.identity
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set once the caller's JWT is verified (per-user rate limits key on it). */
-    identity?: import('../auth/index.ts').Identity
+    identity?: Identity
   }
 }
 

@@ -106,6 +106,12 @@ export class TokenService {
   }
 
   async getToken (identity: Identity, options: GetTokenOptions = {}): Promise<TokenResult> {
+    const result = await this.#getToken(identity, options)
+    this.#options.hooks?.onOutcome?.(result.outcome)
+    return result
+  }
+
+  async #getToken (identity: Identity, options: GetTokenOptions): Promise<TokenResult> {
     const key = this.userKey(identity.userId)
     let force = options.forceRefresh === true
     if (force && !(await this.#mayForceRefresh(key))) {

@@ -41,6 +41,10 @@ export function brokerEnv (emulator: Emulator, extra: Record<string, string | un
     NEXCONN_DEADLINE_MS: '4000',
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'info',
+    // Herds of one user and busy CI machines: the rate limit and load shedding have their own tests.
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '0',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     ...(extra.REDIS_URL !== undefined || extra.REDIS_SENTINELS !== undefined || extra.REDIS_CLUSTER_NODES !== undefined ? { TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY } : {}),
     ...extra
   }

@@ -1,0 +1,47 @@
+/**
+ * Protections every route shares: security headers for a JSON API, CORS for browser clients,
+ * and load shedding while the event loop lags (a 503 with Retry-After beats every request timing
+ * out). Health probes are never shed: a busy pod is not a dead one.
+ */
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import underPressure from '@fastify/under-pressure'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.ts'
+import { BrokerError } from '../errors.ts'
+
+const PROBES = new Set(['/livez', '/readyz', '/metrics'])
+
+export default fp<{ config: Config }>(async (app, { config }) => {
+  await app.register(helmet, {
+    // A JSON API loads nothing; the docs UI sets its own policy on its own routes.
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    hsts: { maxAge: 31_536_000, includeSubDomains: true }
+  })
+
+  const origins = config.ops.corsOrigins
+  if (origins === '*' || origins.length > 0) {
+    await app.register(cors, {
+      origin: origins === '*' ? '*' : origins,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-ID'],
+      exposedHeaders: ['X-Request-ID', 'Retry-After', 'WWW-Authenticate'],
+      maxAge: 600,
+      // Headers are set in onRequest, so error responses carry them too: a browser can read a 401.
+      hook: 'onRequest'
+    })
+  }
+
+  if (config.server.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.server.maxEventLoopDelayMs,
+      sampleInterval: Math.min(1000, Math.max(50, Math.floor(config.server.maxEventLoopDelayMs / 4))),
+      exposeStatusRoute: false,
+      pressureHandler: (request) => {
+        if (PROBES.has(request.url.split('?')[0] ?? '')) return undefined
+        return Promise.reject(new BrokerError('overloaded', 'The broker is overloaded; retry shortly.', { retryAfterS: 2 }))
+      }
+    })
+  }
+}, { name: 'protection' })
