@@ -6,10 +6,10 @@
 #
 # Three stages: `build` compiles TypeScript with the dev dependencies, `deps` installs the
 # production dependencies only, and the final stage holds nothing else: no compiler, no tests,
-# no sources, no npm cache. Every stage uses the same base, pinned to an exact Node.js release
-# (bump it together with the Node.js version CI runs). The base is Debian slim rather than
-# distroless because the chart and compose file use the `node` binary for health checks and the
-# project's CI rehearses these exact steps with the official Node.js build.
+# no sources, no npm cache. Every stage uses the same official Node.js image, pinned to an exact
+# release (bump it together with the Node.js version CI runs). Nothing at run time needs the slim
+# image's shell: the HEALTHCHECK and the chart's probes use node, and the chart's preStop pause is
+# Kubernetes' native sleep, so a distroless runtime stage would need only another FROM and node path.
 # test/deploy/dockerfile.test.ts checks this file and rehearses its steps.
 
 FROM node:24.22.3-trixie-slim AS build
