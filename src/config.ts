@@ -411,7 +411,8 @@ function parseRedis (reader: EnvReader): RedisConfig | undefined {
   const password = reader.optionalString('REDIS_PASSWORD')
   const tls = reader.bool('REDIS_TLS')
   const sentinelName = reader.optionalString('REDIS_SENTINEL_NAME')
-  if (!/^[A-Za-z0-9:_.{}-]{0,64}$/.test(keyPrefix)) reader.problem('REDIS_KEY_PREFIX may hold letters, digits and : _ . - { } (at most 64).')
+  // No braces: the broker sets its own Cluster hash tags; a tag in the prefix would put every key in one slot.
+  if (!/^[A-Za-z0-9:_.-]{0,64}$/.test(keyPrefix)) reader.problem('REDIS_KEY_PREFIX may hold letters, digits and : _ . - (at most 64); no braces, the broker sets its own Cluster hash tags.')
 
   const chosen = [url !== undefined && 'REDIS_URL', sentinels !== undefined && 'REDIS_SENTINELS', clusterNodes !== undefined && 'REDIS_CLUSTER_NODES'].filter(Boolean)
   if (chosen.length > 1) {

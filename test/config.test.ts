@@ -191,6 +191,7 @@ t.test('Redis modes and the encryption key', async (t) => {
   onlyProblem(t, baseEnv({ REDIS_URL: 'redis://localhost:6379' }), /TOKEN_ENCRYPTION_KEY is required with Redis .* openssl rand -base64 32/)
   onlyProblem(t, baseEnv({ TOKEN_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }), /TOKEN_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes/)
   onlyProblem(t, baseEnv({ REDIS_KEY_PREFIX: 'bad prefix' }), /REDIS_KEY_PREFIX/)
+  onlyProblem(t, baseEnv({ REDIS_KEY_PREFIX: '{ctb}:' }), /no braces/)
 })
 
 t.test('encryption keys get stable ids; old keys are parsed', async (t) => {
