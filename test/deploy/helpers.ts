@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -67,17 +66,8 @@ export function parseManifests (text: string): K8sObject[] {
   return objects
 }
 
-/** A free TCP port on loopback. */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolvePort(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
+/** A free TCP port on loopback (shared with the other test helpers). */
+export { freePort } from '../helpers/redis.ts'
 
 // ---------------------------------------------------------------------------------------------
 // helm
