@@ -1,16 +1,22 @@
 /**
  * Configuration: every setting comes from an environment variable, is read once at start and
- * is checked against the one table below (`VARIABLES`). Nothing else in the service reads
+ * is checked against the one table of variables (`config/variables.ts`). Nothing else in the service reads
  * `process.env`. Problems are collected, not thrown one at a time, so an operator fixes a bad
  * deployment in one round; a secret's value is never repeated in a message.
  *
  * The README's configuration table is checked against `VARIABLES` by a test.
  */
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { ConfigError, EnvReader, isLoopbackHost, splitList, type Env, type HostPort } from './config/env-reader.ts'
+import { ASYMMETRIC_ALGORITHMS, checkAlgorithms, HMAC_ALGORITHMS, parsePublicKey, type JwtAlgorithm } from './config/jwt-algorithms.ts'
+import { VARIABLES, type VariableSpec } from './config/variables.ts'
 
-export type Env = Readonly<Record<string, string | undefined>>
+export { ConfigError, isLoopbackHost, splitList, VARIABLES }
+export type { Env, HostPort, JwtAlgorithm, VariableSpec }
+export { ASYMMETRIC_ALGORITHMS, EC_ALGORITHMS, HMAC_ALGORITHMS, RSA_ALGORITHMS } from './config/jwt-algorithms.ts'
+
 export type RunMode = 'production' | 'local'
 
 export const REGIONS = {
@@ -21,19 +27,9 @@ export const REGIONS = {
 export type Region = keyof typeof REGIONS
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
-export const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const
-export const EC_ALGORITHMS = ['ES256', 'ES384', 'ES512'] as const
-export const ASYMMETRIC_ALGORITHMS = [...RSA_ALGORITHMS, ...EC_ALGORITHMS, 'EdDSA'] as const
-export type JwtAlgorithm = typeof HMAC_ALGORITHMS[number] | typeof ASYMMETRIC_ALGORITHMS[number]
-
-/** EC curve → the one JWS algorithm that uses it (RFC 7518 §3.4). */
-const EC_CURVE_ALGORITHM: Record<string, JwtAlgorithm> = { 'prime256v1': 'ES256', 'secp384r1': 'ES384', 'secp521r1': 'ES512' }
 
 export const MIN_JWT_SECRET_BYTES = 32
 export const MIN_ADMIN_KEY_CHARS = 32
-
-export interface HostPort { host: string, port: number }
 
 export interface EncryptionKey {
   /** Short fingerprint stored beside each ciphertext so the right key is picked on read. */
@@ -114,86 +110,10 @@ export interface Config {
   }
 }
 
-export interface VariableSpec {
-  name: string
-  group: 'server' | 'nexconn' | 'jwt' | 'identity' | 'redis' | 'encryption' | 'operations'
-  /** The default as documented; `undefined` = unset. */
-  default?: string
-  /** A secret also accepts `<NAME>_FILE` and is never echoed. */
-  secret?: boolean
-  description: string
-}
-
-/** The public contract: every variable the service reads. Order is the README's order. */
-export const VARIABLES: readonly VariableSpec[] = [
-  { name: 'PORT', group: 'server', default: '8080', description: 'TCP port of the API.' },
-  { name: 'HOST', group: 'server', default: '0.0.0.0', description: 'Address to listen on (0.0.0.0 in a container; 127.0.0.1 for a sidecar reachable only from its pod).' },
-  { name: 'LOG_LEVEL', group: 'server', default: 'info', description: 'One of fatal, error, warn, info, debug, trace, silent.' },
-  { name: 'TRUST_PROXY', group: 'server', default: 'false', description: '`true`, `false`, a hop count, or a comma-separated list of proxy IPs/CIDRs whose `X-Forwarded-For` is trusted.' },
-  { name: 'SHUTDOWN_GRACE_MS', group: 'operations', default: '10000', description: 'How long in-flight requests may take to finish after SIGTERM.' },
-  { name: 'SHUTDOWN_DELAY_MS', group: 'operations', default: '0', description: 'After SIGTERM, keep serving (with `/readyz` failing) this long before closing the listener, so load balancers stop sending traffic first. Kubernetes does this with the chart\'s preStop pause instead.' },
-  { name: 'MAX_EVENT_LOOP_DELAY_MS', group: 'operations', default: '1000', description: 'Shed load (503 `overloaded`) while the event loop lags more than this; 0 disables.' },
-  { name: 'METRICS_PORT', group: 'operations', description: 'Serve `/metrics` on this separate port instead of the API port.' },
-  { name: 'DOCS_ENABLED', group: 'operations', default: 'true', description: 'Serve the OpenAPI UI at `/docs`.' },
-  { name: 'NEXCONN_APP_KEY', group: 'nexconn', description: 'The App Key from the Nexconn console. Required (except in `npm run dev`).' },
-  { name: 'NEXCONN_APP_SECRET', group: 'nexconn', secret: true, description: 'The App Secret from the Nexconn console. Required (except in `npm run dev`).' },
-  { name: 'NEXCONN_REGION', group: 'nexconn', default: 'sg', description: 'Data centre of the app: `sg`, `us` or `sau`. Picks the documented primary and backup domains.' },
-  { name: 'NEXCONN_API_URLS', group: 'nexconn', description: 'Comma-separated base URLs tried in order; overrides `NEXCONN_REGION`.' },
-  { name: 'NEXCONN_ALLOW_HTTP', group: 'nexconn', default: 'false', description: 'Allow `http://` API URLs on non-loopback hosts (loopback is always allowed).' },
-  { name: 'NEXCONN_TIMEOUT_MS', group: 'nexconn', default: '3000', description: 'Time allowed for one attempt against one domain.' },
-  { name: 'NEXCONN_DEADLINE_MS', group: 'nexconn', default: '8000', description: 'Time allowed for a whole call, failover and quota wait included.' },
-  { name: 'NEXCONN_TOKEN_TTL_S', group: 'nexconn', default: '0', description: 'Token lifetime configured in the Nexconn console, in seconds; 0 = tokens never expire (the console default).' },
-  { name: 'JWT_SECRET', group: 'jwt', secret: true, description: 'HMAC secret (at least 32 bytes). One of the three key modes.' },
-  { name: 'JWT_PUBLIC_KEY', group: 'jwt', secret: true, description: 'PEM public key (RSA, EC, Ed25519) or X.509 certificate. One of the three key modes.' },
-  { name: 'JWT_JWKS_URL', group: 'jwt', description: 'HTTPS URL of a JWKS. One of the three key modes; needs `JWT_ISSUER` and `JWT_AUDIENCE`.' },
-  { name: 'JWT_ALGORITHMS', group: 'jwt', description: 'Comma-separated allowed algorithms. Defaults: `HS256` (secret), by key type (PEM: `RS256`, the curve\'s `ES*`, `EdDSA`), `RS256` (JWKS).' },
-  { name: 'JWT_ISSUER', group: 'jwt', description: 'Accepted `iss` values (comma-separated, exact match).' },
-  { name: 'JWT_AUDIENCE', group: 'jwt', description: 'Accepted `aud` values (comma-separated, exact match).' },
-  { name: 'JWT_CLOCK_TOLERANCE_S', group: 'jwt', default: '30', description: 'Allowed clock skew for `exp`, `nbf` and `iat`, in seconds (0–300).' },
-  { name: 'JWT_USER_ID_CLAIM', group: 'identity', default: 'sub', description: 'Claim holding the user id; a dotted path reaches nested claims.' },
-  { name: 'JWT_NAME_CLAIM', group: 'identity', default: 'name', description: 'Claim holding the display name (then `nickname`, `preferred_username`, the user id).' },
-  { name: 'JWT_AVATAR_CLAIM', group: 'identity', default: 'picture', description: 'Claim holding the avatar URL (kept only if http(s), at most 1024 bytes).' },
-  { name: 'USER_ID_MODE', group: 'identity', default: 'raw', description: '`raw`: the claim is the Nexconn user id. `hash`: the user id is hex SHA-256 of `issuer + "\\n" + claim`.' },
-  { name: 'REDIS_URL', group: 'redis', description: '`redis://` or `rediss://` URL. Unset (and no Sentinel or Cluster) = in-memory cache, single instance.' },
-  { name: 'REDIS_SENTINELS', group: 'redis', description: 'Comma-separated `host:port` list of Sentinels (needs `REDIS_SENTINEL_NAME`).' },
-  { name: 'REDIS_SENTINEL_NAME', group: 'redis', description: 'Name of the Sentinel-monitored master.' },
-  { name: 'REDIS_CLUSTER_NODES', group: 'redis', description: 'Comma-separated `host:port` list of Redis Cluster seed nodes.' },
-  { name: 'REDIS_PASSWORD', group: 'redis', secret: true, description: 'Redis password for Sentinel or Cluster mode (for `REDIS_URL`, put it in the URL).' },
-  { name: 'REDIS_TLS', group: 'redis', default: 'false', description: 'Use TLS to Redis in Sentinel or Cluster mode (`rediss://` does it for `REDIS_URL`).' },
-  { name: 'REDIS_KEY_PREFIX', group: 'redis', default: 'ctb:', description: 'Prefix of every Redis key the broker writes.' },
-  { name: 'TOKEN_ENCRYPTION_KEY', group: 'encryption', secret: true, description: 'Base64 of 32 random bytes; encrypts tokens in Redis (AES-256-GCM). Required with Redis.' },
-  { name: 'TOKEN_ENCRYPTION_KEYS_OLD', group: 'encryption', secret: true, description: 'Comma-separated older keys, still accepted for reading during a rotation.' },
-  { name: 'TOKEN_CACHE_MAX_AGE_S', group: 'encryption', default: '604800', description: 'How long a token that never expires is kept in cache (seconds).' },
-  { name: 'ADMIN_API_KEY', group: 'operations', secret: true, description: 'Enables `POST /v1/admin/revoke` (at least 32 characters).' },
-  { name: 'CORS_ORIGINS', group: 'operations', description: 'Comma-separated allowed browser origins, or `*`. Unset = no CORS headers (native apps need none).' },
-  { name: 'RATE_LIMIT_PER_MINUTE', group: 'operations', default: '60', description: 'Token requests per verified user per minute; 0 disables.' },
-  { name: 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', group: 'operations', default: '30', description: 'Failed authentications per client IP per minute before that IP gets 429; 0 disables.' },
-  { name: 'WEBHOOK_ENABLED', group: 'operations', default: 'false', description: 'Accept Nexconn webhooks at `POST /v1/webhooks/nexconn`.' },
-  { name: 'WEBHOOK_NONCE_PARAM', group: 'operations', default: 'nonce', description: 'Query parameter carrying the webhook nonce.' },
-  { name: 'WEBHOOK_TIMESTAMP_PARAM', group: 'operations', default: 'signTimestamp', description: 'Query parameter carrying the webhook timestamp.' },
-  { name: 'WEBHOOK_SIGNATURE_PARAM', group: 'operations', default: 'signature', description: 'Query parameter carrying the webhook signature.' },
-  { name: 'WEBHOOK_MAX_AGE_S', group: 'operations', default: '300', description: 'Webhooks with an older timestamp are refused.' }
-]
-
-export class ConfigError extends Error {
-  readonly problems: string[]
-  constructor (problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-    this.name = 'ConfigError'
-    this.problems = problems
-  }
-}
-
 export interface LoadOptions {
   runMode?: RunMode
   /** Injected for tests; defaults to reading the file as UTF-8. */
   readFile?: (path: string) => string
-}
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1'])
-
-export function isLoopbackHost (hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname.endsWith('.localhost')
 }
 
 /** Short, non-reversible fingerprint of key material, safe to store and log. */
@@ -351,58 +271,6 @@ function parseJwt (reader: EnvReader): JwtConfig {
   return { mode: 'jwks', jwksUrl: jwksUrl ?? new URL('https://invalid.invalid'), algorithms, ...policy }
 }
 
-function checkAlgorithms (reader: EnvReader, requested: string[], fallback: JwtAlgorithm[], allowed: readonly JwtAlgorithm[], what: string): JwtAlgorithm[] {
-  if (requested.length === 0) return fallback
-  const bad = requested.filter((alg) => !(allowed as readonly string[]).includes(alg))
-  if (bad.length > 0) reader.problem(`JWT_ALGORITHMS: ${bad.join(', ')} cannot be used with ${what}; allowed: ${allowed.join(', ')}.`)
-  return requested.filter((alg) => (allowed as readonly string[]).includes(alg)) as JwtAlgorithm[]
-}
-
-const PEM_BLOCK = /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----$/
-
-function parsePublicKey (reader: EnvReader, raw: string): { key: KeyObject, keyType: string, allowed: readonly JwtAlgorithm[], fallback: JwtAlgorithm } | undefined {
-  // Accept escaped newlines: a PEM pasted into a one-line env value.
-  const pem = raw.replace(/\\n/g, '\n').trim()
-  const match = PEM_BLOCK.exec(pem)
-  if (match === null) {
-    reader.problem('JWT_PUBLIC_KEY must be exactly one PEM block (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) with nothing around it.')
-    return undefined
-  }
-  const label = match[1]
-  let key: KeyObject
-  try {
-    if (label === 'PUBLIC KEY' || label === 'RSA PUBLIC KEY') key = createPublicKey(pem)
-    else if (label === 'CERTIFICATE') key = new X509Certificate(pem).publicKey
-    else {
-      reader.problem(`JWT_PUBLIC_KEY holds a "${label}" block; it must be a public key or certificate (never a private key).`)
-      return undefined
-    }
-  } catch {
-    reader.problem('JWT_PUBLIC_KEY could not be parsed as a PEM public key.')
-    return undefined
-  }
-  const keyType = key.asymmetricKeyType ?? 'unknown'
-  switch (keyType) {
-    case 'rsa':
-      return { key, keyType, allowed: RSA_ALGORITHMS, fallback: 'RS256' }
-    case 'rsa-pss':
-      return { key, keyType, allowed: ['PS256', 'PS384', 'PS512'], fallback: 'PS256' }
-    case 'ec': {
-      const alg = EC_CURVE_ALGORITHM[key.asymmetricKeyDetails?.namedCurve ?? '']
-      if (alg === undefined) {
-        reader.problem('JWT_PUBLIC_KEY is an EC key on a curve JWT does not use (P-256, P-384 or P-521 expected).')
-        return undefined
-      }
-      return { key, keyType, allowed: [alg], fallback: alg }
-    }
-    case 'ed25519':
-      return { key, keyType, allowed: ['EdDSA'], fallback: 'EdDSA' }
-    default:
-      reader.problem(`JWT_PUBLIC_KEY is a ${keyType} key; RSA, EC or Ed25519 expected.`)
-      return undefined
-  }
-}
-
 function parseRedis (reader: EnvReader): RedisConfig | undefined {
   const url = reader.optionalString('REDIS_URL')
   const sentinels = reader.optionalString('REDIS_SENTINELS')
@@ -472,158 +340,4 @@ function parseCorsOrigins (reader: EnvReader): string[] | '*' {
     if (!ok) reader.problem(`CORS_ORIGINS entries must be origins like https://app.example.com (scheme, host, optional port, no path); got "${origin}".`)
   }
   return origins
-}
-
-export function splitList (raw: string): string[] {
-  return raw.split(',').map((part) => part.trim()).filter((part) => part !== '')
-}
-
-/**
- * Reads variables from one env object, applies the documented defaults, resolves `<NAME>_FILE`
- * for secrets and collects problems. Knows each variable's spec, so a message about a secret
- * never includes its value.
- */
-class EnvReader {
-  readonly #env: Env
-  readonly #readFile: (path: string) => string
-  readonly #problems: string[] = []
-  readonly #specs = new Map(VARIABLES.map((spec) => [spec.name, spec]))
-
-  constructor (env: Env, readFile: (path: string) => string) {
-    this.#env = env
-    this.#readFile = readFile
-    this.#checkFileVariants()
-  }
-
-  problem (message: string): void {
-    this.#problems.push(message)
-  }
-
-  finish (): void {
-    if (this.#problems.length > 0) throw new ConfigError(this.#problems)
-  }
-
-  /** Raw value with `_FILE` resolution; `undefined` when unset or empty. */
-  #raw (name: string): string | undefined {
-    const spec = this.#specs.get(name)
-    if (spec === undefined) throw new Error(`BUG: ${name} is not in VARIABLES`)
-    const direct = this.#env[name]
-    const file = spec.secret === true ? this.#env[`${name}_FILE`] : undefined
-    if (direct !== undefined && direct !== '' && file !== undefined && file !== '') {
-      this.problem(`Set ${name} or ${name}_FILE, not both.`)
-      return undefined
-    }
-    if (file !== undefined && file !== '') {
-      try {
-        // Files written by editors and secret stores often end with a newline.
-        const content = this.#readFile(file).replace(/\r?\n$/, '')
-        if (content === '') this.problem(`${name}_FILE points to an empty file: ${file}.`)
-        return content === '' ? undefined : content
-      } catch (err) {
-        this.problem(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`)
-        return undefined
-      }
-    }
-    if (direct === undefined || direct === '') return spec.default
-    return direct
-  }
-
-  #checkFileVariants (): void {
-    for (const name of Object.keys(this.#env)) {
-      if (!name.endsWith('_FILE')) continue
-      const base = name.slice(0, -'_FILE'.length)
-      const spec = this.#specs.get(base)
-      if (spec !== undefined && spec.secret !== true) this.problem(`${name} is not supported: only secrets accept _FILE; set ${base} directly.`)
-    }
-  }
-
-  optionalString (name: string): string | undefined {
-    return this.#raw(name)
-  }
-
-  string (name: string): string {
-    return this.#raw(name) ?? ''
-  }
-
-  #shown (name: string, value: string): string {
-    return this.#specs.get(name)?.secret === true ? 'the value given' : `"${value}"`
-  }
-
-  optionalInt (name: string, min: number, max: number): number | undefined {
-    const raw = this.#raw(name)
-    if (raw === undefined) return undefined
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      this.problem(`${name} must be a whole number from ${min} to ${max}; got ${this.#shown(name, raw)}.`)
-      return undefined
-    }
-    return Number(raw)
-  }
-
-  int (name: string, min: number, max: number): number {
-    return this.optionalInt(name, min, max) ?? Number(this.#specs.get(name)?.default ?? min)
-  }
-
-  bool (name: string): boolean {
-    const raw = (this.#raw(name) ?? 'false').toLowerCase()
-    if (['true', '1', 'yes'].includes(raw)) return true
-    if (['false', '0', 'no'].includes(raw)) return false
-    this.problem(`${name} must be true or false; got "${raw}".`)
-    return false
-  }
-
-  oneOf<T extends string> (name: string, allowed: readonly T[]): T {
-    const raw = this.#raw(name) ?? ''
-    if ((allowed as readonly string[]).includes(raw)) return raw as T
-    this.problem(`${name} must be one of ${allowed.join(', ')}; got "${raw}".`)
-    return allowed[0] as T
-  }
-
-  claimPath (name: string): string {
-    const raw = this.string(name)
-    if (!/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/.test(raw) || raw.split('.').some((part) => ['__proto__', 'prototype', 'constructor'].includes(part))) {
-      this.problem(`${name} must be a claim name or a dotted path such as "user.id"; got "${raw}".`)
-    }
-    return raw
-  }
-
-  queryName (name: string): string {
-    const raw = this.string(name)
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) this.problem(`${name} must be a query parameter name; got "${raw}".`)
-    return raw
-  }
-
-  url (name: string, raw: string, allowHttp: boolean): URL | undefined {
-    let url: URL
-    try {
-      url = new URL(raw)
-    } catch {
-      this.problem(`${name}: "${raw}" is not a URL.`)
-      return undefined
-    }
-    if (url.username !== '' || url.password !== '') {
-      this.problem(`${name} must not carry credentials in the URL.`)
-      return undefined
-    }
-    if (url.protocol === 'https:') return url
-    if (url.protocol === 'http:' && (allowHttp || isLoopbackHost(url.hostname))) return url
-    this.problem(url.protocol === 'http:'
-      ? `${name}: ${url.origin} uses http://, allowed only for loopback hosts${name.startsWith('NEXCONN') ? ' or with NEXCONN_ALLOW_HTTP=true' : ''}.`
-      : `${name}: ${url.origin} must use https://.`)
-    return undefined
-  }
-
-  hostPorts (name: string, raw: string): HostPort[] {
-    const result: HostPort[] = []
-    for (const entry of splitList(raw)) {
-      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
-      const port = Number(match?.[2])
-      if (match === null || port < 1 || port > 65535) {
-        this.problem(`${name} entries must be host:port; got "${entry}".`)
-        continue
-      }
-      result.push({ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port })
-    }
-    if (splitList(raw).length === 0) this.problem(`${name} must list at least one host:port.`)
-    return result
-  }
 }
