@@ -59,9 +59,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     trustProxy: trustProxyOption(config.server.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     // Timeouts set on purpose (Node's defaults suit browsers, not an API behind a balancer):
-    // slow clients cannot hold sockets, and keep-alive outlives typical proxy idle timeouts.
-    connectionTimeout: 10_000,
+    // a whole request (slow clients included) gets the Nexconn deadline plus a margin; the socket
+    // inactivity timeout must outlast it, or a request waiting on Nexconn or its quota would be
+    // cut off unanswered; keep-alive outlives typical proxy idle timeouts.
     requestTimeout: config.nexconn.deadlineMs + 5_000,
+    connectionTimeout: config.nexconn.deadlineMs + 10_000,
     keepAliveTimeout: 72_000,
     // Requests that arrive while closing get our own problem body (see the onRequest hook).
     return503OnClosing: false,

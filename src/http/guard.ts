@@ -14,6 +14,8 @@ import { BrokerError, isBrokerError } from '../errors.ts'
 import type { RedisClient } from '../redis/client.ts'
 
 const WINDOW_MS = 60_000
+/** How long a fleet-wide failure count read from Redis is reused. */
+const REMOTE_READ_MS = 1_000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,12 +25,20 @@ declare module 'fastify' {
   }
 }
 
-/** Fixed one-minute windows of failed authentications per client IP. */
+/**
+ * Fixed one-minute windows of failed authentications per client IP. Every request is checked,
+ * so the check must be cheap: in-process counts first, and a replica asks Redis about an address
+ * at most once a second (and not at all for a second after Redis failed).
+ */
 export class FailureLimiter {
   readonly #max: number
   readonly #redis: RedisClient | undefined
   readonly #prefix: string
-  readonly #memory = new LRUCache<string, number>({ max: 100_000, ttl: WINDOW_MS })
+  /** This replica's own failures per address and window. */
+  readonly #local = new LRUCache<string, number>({ max: 50_000, ttl: WINDOW_MS })
+  /** The fleet-wide count last read from Redis, per address and window. */
+  readonly #remote = new LRUCache<string, number>({ max: 50_000, ttl: REMOTE_READ_MS })
+  #redisSkipUntil = 0
 
   constructor (max: number, redis: RedisClient | undefined, prefix: string) {
     this.#max = max
@@ -36,22 +46,41 @@ export class FailureLimiter {
     this.#prefix = prefix
   }
 
-  #key (ip: string): string {
+  #window (ip: string): string {
+    return `${ip} ${Math.floor(Date.now() / WINDOW_MS)}`
+  }
+
+  #redisKey (window: string): string {
     // Client addresses are personal data: only a digest reaches Redis.
-    return `${this.#prefix}af:${createHash('sha256').update(ip).digest('base64url').slice(0, 22)}:${Math.floor(Date.now() / WINDOW_MS)}`
+    return `${this.#prefix}af:${createHash('sha256').update(window).digest('base64url').slice(0, 22)}`
   }
 
   #retryAfterS (): number {
     return Math.max(1, Math.ceil((WINDOW_MS - (Date.now() % WINDOW_MS)) / 1000))
   }
 
+  async #fromRedis<T> (operation: (redis: RedisClient) => Promise<T>): Promise<T | undefined> {
+    if (this.#redis === undefined || Date.now() < this.#redisSkipUntil) return undefined
+    try {
+      return await operation(this.#redis)
+    } catch {
+      this.#redisSkipUntil = Date.now() + REMOTE_READ_MS
+      return undefined
+    }
+  }
+
   /** Throws `rate_limited` once the IP has failed too often in this window. */
   async check (ip: string): Promise<void> {
     if (this.#max === 0) return
-    const key = this.#key(ip)
-    let count = this.#memory.get(key) ?? 0
+    const window = this.#window(ip)
+    let count = this.#local.get(window) ?? 0
     if (count < this.#max && this.#redis !== undefined) {
-      count = Math.max(count, Number(await this.#redis.get(key).catch(() => null) ?? 0))
+      let remote = this.#remote.get(window)
+      if (remote === undefined) {
+        remote = Number(await this.#fromRedis(async (redis) => await redis.get(this.#redisKey(window))) ?? 0)
+        this.#remote.set(window, remote)
+      }
+      count = Math.max(count, remote)
     }
     if (count >= this.#max) {
       throw new BrokerError('rate_limited', 'Too many failed authentications from this address; retry later.', { retryAfterS: this.#retryAfterS() })
@@ -60,16 +89,15 @@ export class FailureLimiter {
 
   async record (ip: string): Promise<void> {
     if (this.#max === 0) return
-    const key = this.#key(ip)
-    this.#memory.set(key, (this.#memory.get(key) ?? 0) + 1)
-    if (this.#redis === undefined) return
-    try {
-      const count = await this.#redis.incr(key)
-      if (count === 1) await this.#redis.pexpire(key, WINDOW_MS)
-      if (count > (this.#memory.get(key) ?? 0)) this.#memory.set(key, count)
-    } catch {
-      // Redis unavailable: the in-process count still applies.
-    }
+    const window = this.#window(ip)
+    this.#local.set(window, (this.#local.get(window) ?? 0) + 1)
+    const key = this.#redisKey(window)
+    const count = await this.#fromRedis(async (redis) => {
+      const value = await redis.incr(key)
+      if (value === 1) await redis.pexpire(key, WINDOW_MS)
+      return value
+    })
+    if (count !== undefined) this.#remote.set(window, count)
   }
 }
 

@@ -37,8 +37,10 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   app.decorate('nexconn', nexconn)
   app.readiness.register('nexconn', { critical: false, status: () => nexconn.health().status })
 
-  let store: TokenStore = new MemoryStore()
-  if (redis !== undefined) {
+  let store: TokenStore
+  if (redis === undefined) {
+    store = new MemoryStore()
+  } else {
     const key = config.tokens.encryptionKey
     if (key === undefined) throw new Error('BUG: config validation lets Redis through without an encryption key')
     store = new RedisStore({

@@ -24,6 +24,8 @@ import type { CachedToken, TokenStore } from './store.ts'
 /** How long a token stays in the in-process cache before the store is asked again. */
 export const MEMORY_TTL_MS = 60_000
 export const MEMORY_MAX_USERS = 150_000
+/** Revocation cutoffs and forceRefresh throttles are rare: a smaller bound suffices. */
+const RARE_ENTRIES_MAX = 20_000
 /** An issuer's lock lease; it is extended while the Nexconn call runs. */
 export const LOCK_LEASE_MS = 2_000
 export const LOCK_POLL_MS = 25
@@ -79,10 +81,10 @@ export class TokenService {
   readonly #now: () => number
   readonly #memory: LRUCache<string, CachedToken>
   /** Latest revocation cutoff seen per user key, so in-flight issues can be discarded. */
-  readonly #cutoffs = new LRUCache<string, number>({ max: MEMORY_MAX_USERS, ttl: 3_600_000 })
+  readonly #cutoffs = new LRUCache<string, number>({ max: RARE_ENTRIES_MAX, ttl: 3_600_000 })
   readonly #inFlight = new Map<string, Promise<TokenResult>>()
   /** Fallback forceRefresh throttle when the store cannot be asked. */
-  readonly #localThrottle = new LRUCache<string, true>({ max: MEMORY_MAX_USERS, ttl: FORCE_REFRESH_WINDOW_MS })
+  readonly #localThrottle = new LRUCache<string, true>({ max: RARE_ENTRIES_MAX, ttl: FORCE_REFRESH_WINDOW_MS })
   readonly #ttlMs: number
   readonly #marginMs: number
 
