@@ -82,18 +82,22 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapi, { docsEnabled: config.server.docsEnabled })
   await app.register(readiness)
   app.addHook('preClose', async () => { app.readiness.beginClosing() })
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks on the hot path: no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     // Health routes keep answering: readiness itself reports the shutdown.
     if (app.readiness.closing && request.url !== '/livez' && request.url !== '/readyz') {
       reply.header('connection', 'close')
-      throw new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 })
+      done(new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 }))
+      return
     }
+    done()
   })
   // While shutting down, every response closes its connection: keep-alive clients reconnect,
   // through their load balancer, to a replica that stays, and close() is not held open.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.readiness.shuttingDown) reply.header('connection', 'close')
+    done(null, payload)
   })
   app.readiness.register('config', { critical: true, status: () => 'ok' })
   await app.register(authPlugin, { config: config.jwt, hooks: metrics.authHooks() })

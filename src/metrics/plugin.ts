@@ -20,13 +20,14 @@ export default fp<{ serveOnApiPort: boolean, metrics: Metrics }>(async (app, { s
   app.decorate('metrics', metrics)
   app.decorateRequest('problemCode', undefined)
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.httpDuration.observe({ method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000)
     if (route === '/v1/token' && request.method === 'POST' && request.problemCode !== undefined) {
       metrics.tokenRequests.inc({ outcome: 'error' })
       metrics.tokenErrors.inc({ code: request.problemCode })
     }
+    done()
   })
 
   if (serveOnApiPort) {

@@ -83,6 +83,7 @@ export class TokenService {
   /** Latest revocation cutoff seen per user key, so in-flight issues can be discarded. */
   readonly #cutoffs = new LRUCache<string, number>({ max: RARE_ENTRIES_MAX, ttl: 3_600_000 })
   readonly #inFlight = new Map<string, Promise<TokenResult>>()
+  readonly #userKeys = new LRUCache<string, string>({ max: 50_000 })
   /** Fallback forceRefresh throttle when the store cannot be asked. */
   readonly #localThrottle = new LRUCache<string, true>({ max: RARE_ENTRIES_MAX, ttl: FORCE_REFRESH_WINDOW_MS })
   readonly #ttlMs: number
@@ -103,8 +104,14 @@ export class TokenService {
    * `{...}` keeps one user's keys in one Redis Cluster slot.
    */
   userKey (userId: string): string {
-    const digest = createHmac('sha256', this.#options.appSecret).update(userId).digest('base64url').slice(0, 32)
-    return `{${this.#options.appKey}:${digest}}`
+    // Memoised: an HMAC per request was a measurable share of a cache hit.
+    let key = this.#userKeys.get(userId)
+    if (key === undefined) {
+      const digest = createHmac('sha256', this.#options.appSecret).update(userId).digest('base64url').slice(0, 32)
+      key = `{${this.#options.appKey}:${digest}}`
+      this.#userKeys.set(userId, key)
+    }
+    return key
   }
 
   async getToken (identity: Identity, options: GetTokenOptions = {}): Promise<TokenResult> {
