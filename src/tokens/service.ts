@@ -13,12 +13,12 @@
  * - The store failing (Redis down or frozen) is never an error here: the flow continues with the
  *   in-process cache, the in-process single flight and Nexconn.
  */
-import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { Identity } from '../auth/index.ts'
 import type { NexconnClient } from '../nexconn/index.ts'
+import { userKeyFor } from './keys.ts'
 import type { CachedToken, TokenStore } from './store.ts'
 
 /** How long a token stays in the in-process cache before the store is asked again. */
@@ -98,17 +98,11 @@ export class TokenService {
     options.bus?.subscribe((userKey, cutoff) => { this.#forget(userKey, cutoff) })
   }
 
-  /**
-   * Opaque, secret-derived name of a user in caches: no user id reaches Redis in clear, and a new
-   * App Secret yields new names, so tokens of the old secret are never served. The hash tag
-   * `{...}` keeps one user's keys in one Redis Cluster slot.
-   */
+  /** The user's opaque cache key (see `keys.ts`), memoised: an HMAC per request was a measurable share of a cache hit. */
   userKey (userId: string): string {
-    // Memoised: an HMAC per request was a measurable share of a cache hit.
     let key = this.#userKeys.get(userId)
     if (key === undefined) {
-      const digest = createHmac('sha256', this.#options.appSecret).update(userId).digest('base64url').slice(0, 32)
-      key = `{${this.#options.appKey}:${digest}}`
+      key = userKeyFor(this.#options.appKey, this.#options.appSecret, userId)
       this.#userKeys.set(userId, key)
     }
     return key
