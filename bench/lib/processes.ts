@@ -233,3 +233,29 @@ export function cpuSecondsOf (pid: number): number {
     return NaN
   }
 }
+
+export interface Backends {
+  redis: RedisProcess
+  emulator: EmulatorProcess
+  /** Registers another process (a broker) to be stopped with the rest; returns it. */
+  track: <P extends { stop: () => Promise<void> }>(process: P) => P
+}
+
+/**
+ * Runs a scenario against a fresh Redis and emulator. Everything started here or registered with
+ * `track` is stopped afterwards, newest first, also when the scenario fails.
+ */
+export async function withBackends<T> (scenario: (backends: Backends) => Promise<T>): Promise<T> {
+  const started: Array<{ stop: () => Promise<void> }> = []
+  const track = <P extends { stop: () => Promise<void> }>(process: P): P => {
+    started.push(process)
+    return process
+  }
+  try {
+    const redis = track(await startRedis())
+    const emulator = track(await startEmulator())
+    return await scenario({ redis, emulator, track })
+  } finally {
+    for (const process of started.reverse()) await process.stop()
+  }
+}

@@ -15,7 +15,7 @@ import { ISSUE_ENDPOINT, ISSUE_QUOTA_PER_S, brokerEnv, type BenchContext } from 
 import { signTokens, userIds } from '../lib/jwt.ts'
 import { percentile, round, runLoad, summary } from '../lib/load.ts'
 import { scrapeMetrics } from '../lib/metrics.ts'
-import { startBroker, startEmulator, startRedis, type EmulatorProcess, type HttpServerProcess, type RedisProcess } from '../lib/processes.ts'
+import { startBroker, withBackends, type EmulatorProcess, type HttpServerProcess } from '../lib/processes.ts'
 import { figure, type ScenarioResult } from '../lib/report.ts'
 
 export const RATE_TARGET = 0.9
@@ -64,22 +64,16 @@ async function settle (emulator: EmulatorProcess, expected: number): Promise<Emu
 
 export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
   const users = ctx.sizes.coldUsers
-  let redis: RedisProcess | undefined
-  let emulator: EmulatorProcess | undefined
-  let broker: HttpServerProcess | undefined
-  try {
-    redis = await startRedis()
-    emulator = await startEmulator()
+  return await withBackends(async ({ redis, emulator, track }) => {
     const deadlineMs = Math.ceil(users / ISSUE_QUOTA_PER_S) * 1000 + 5_000
     const env = brokerEnv(ctx, { emulator, redis, algorithm: 'HS256', extra: { NEXCONN_DEADLINE_MS: String(deadlineMs) } })
-    broker = await startBroker('cold-broker', env)
+    const broker = track(await startBroker('cold-broker', env))
     const [warmJwt = ''] = signTokens(['coldwarmup'], 'HS256', ctx.keys)
     await warmUp(emulator, broker, warmJwt)
     await emulator.control('POST', '/faults', { kind: 'latency', ms: LATENCY_MS, endpoint: ISSUE_ENDPOINT })
 
     const tokens = signTokens(userIds('cold', users), 'HS256', ctx.keys)
-    const em = emulator
-    const firstProbe = sleep(FIRST_ISSUE_PROBE_MS).then(async () => await issueTimes(em))
+    const firstProbe = sleep(FIRST_ISSUE_PROBE_MS).then(async () => await issueTimes(emulator))
     const run = await runLoad({ url: broker.url, tokens, connections: users, amount: users, timeoutS: deadlineMs / 1000 + 10, serverPid: broker.child.pid })
     const stats = await settle(emulator, users)
     const brokerMetrics = await scrapeMetrics(broker.url)
@@ -123,9 +117,5 @@ export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
         brokerMetrics
       }
     }
-  } finally {
-    await broker?.stop()
-    await emulator?.stop()
-    await redis?.stop()
-  }
+  })
 }

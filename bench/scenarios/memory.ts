@@ -8,7 +8,7 @@ import { ISSUE_ENDPOINT, brokerEnv, type BenchContext } from '../lib/context.ts'
 import { signTokens, userIds } from '../lib/jwt.ts'
 import { round, runLoad, summary } from '../lib/load.ts'
 import { scrapeMetrics } from '../lib/metrics.ts'
-import { memoryOf, startBroker, startEmulator, startRedis, type EmulatorProcess, type HttpServerProcess, type RedisProcess } from '../lib/processes.ts'
+import { memoryOf, startBroker, withBackends } from '../lib/processes.ts'
 import { brokerProfile } from '../lib/profile.ts'
 import { figure, type ScenarioResult } from '../lib/report.ts'
 import { seedTokens } from '../lib/seed.ts'
@@ -17,18 +17,13 @@ export const RSS_TARGET_MIB = 256
 
 export async function memory (ctx: BenchContext): Promise<ScenarioResult> {
   const users = ctx.sizes.memoryUsers
-  let redis: RedisProcess | undefined
-  let emulator: EmulatorProcess | undefined
-  let broker: HttpServerProcess | undefined
-  try {
-    redis = await startRedis()
-    emulator = await startEmulator()
+  return await withBackends(async ({ redis, emulator, track }) => {
     const env = brokerEnv(ctx, { emulator, redis, algorithm: 'HS256' })
     const ids = userIds('mem', users)
     await seedTokens(redis.client, env, ids)
     const tokens = signTokens(ids, 'HS256', ctx.keys)
 
-    broker = await startBroker('memory-broker', env, ctx.profileDir === undefined ? {} : { cpuProfileDir: ctx.profileDir })
+    const broker = track(await startBroker('memory-broker', env, ctx.profileDir === undefined ? {} : { cpuProfileDir: ctx.profileDir }))
     const atStart = memoryOf(broker.child.pid)
     const run = await runLoad({ url: broker.url, tokens, connections: ctx.sizes.connections, amount: users, serverPid: broker.child.pid })
     // Let the last responses' garbage go; no forced GC (production runs without --expose-gc).
@@ -51,9 +46,5 @@ export async function memory (ctx: BenchContext): Promise<ScenarioResult> {
       ],
       details: { users, run: summary(run), brokerMetrics, ...(hot === undefined ? {} : { profile: hot }) }
     }
-  } finally {
-    await broker?.stop()
-    await emulator?.stop()
-    await redis?.stop()
-  }
+  })
 }

@@ -9,7 +9,7 @@ import { brokerEnv, type BenchContext } from '../lib/context.ts'
 import { signTokens, userIds } from '../lib/jwt.ts'
 import { percentile, round, runLoad, summary, type LoadResult } from '../lib/load.ts'
 import { scrapeMetrics } from '../lib/metrics.ts'
-import { startBroker, startEmulator, startRedis, type EmulatorProcess, type HttpServerProcess, type RedisProcess } from '../lib/processes.ts'
+import { startBroker, withBackends } from '../lib/processes.ts'
 import { figure, type ScenarioResult } from '../lib/report.ts'
 import { seedTokens } from '../lib/seed.ts'
 
@@ -23,18 +23,12 @@ async function readiness (url: string): Promise<unknown> {
 
 export async function redisDown (ctx: BenchContext): Promise<ScenarioResult> {
   const users = ctx.sizes.hitUsers
-  let redis: RedisProcess | undefined
-  let emulator: EmulatorProcess | undefined
-  let broker: HttpServerProcess | undefined
-  try {
-    redis = await startRedis()
-    emulator = await startEmulator()
+  return await withBackends(async ({ redis, emulator, track }) => {
     const env = brokerEnv(ctx, { emulator, redis, algorithm: 'HS256' })
     const ids = userIds('down', users)
     await seedTokens(redis.client, env, ids)
     const tokens = signTokens(ids, 'HS256', ctx.keys)
-    const target = await startBroker('redis-down-broker', env)
-    broker = target
+    const target = track(await startBroker('redis-down-broker', env))
 
     const warmedAt = Date.now()
     // Without a duration: the warm-up, every user `warmupPasses` times.
@@ -69,9 +63,5 @@ export async function redisDown (ctx: BenchContext): Promise<ScenarioResult> {
       ],
       details: { users, withinCacheLifetime, readinessWhileDown: ready, up: summary(up), down: summary(down), brokerMetrics }
     }
-  } finally {
-    await broker?.stop()
-    await emulator?.stop()
-    await redis?.stop()
-  }
+  })
 }
