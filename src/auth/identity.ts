@@ -75,7 +75,7 @@ function displayName (payload: Record<string, unknown>, nameClaim: string, userI
     const value = getClaim(payload, path)
     if (typeof value !== 'string') continue
     // Control characters make no sense in a display name and can corrupt clients' logs.
-    const cleaned = value.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim()
+    const cleaned = value.replace(/\p{Cc}+/gu, ' ').trim()
     if (cleaned !== '') return truncate(cleaned, MAX_NAME_LENGTH)
   }
   return truncate(userId, MAX_NAME_LENGTH)

@@ -12,7 +12,7 @@ export const ASYMMETRIC_ALGORITHMS = [...RSA_ALGORITHMS, ...EC_ALGORITHMS, 'EdDS
 export type JwtAlgorithm = typeof HMAC_ALGORITHMS[number] | typeof ASYMMETRIC_ALGORITHMS[number]
 
 /** EC curve → the one JWS algorithm that uses it (RFC 7518 §3.4). */
-const EC_CURVE_ALGORITHM: Record<string, JwtAlgorithm> = { 'prime256v1': 'ES256', 'secp384r1': 'ES384', 'secp521r1': 'ES512' }
+const EC_CURVE_ALGORITHM: Record<string, JwtAlgorithm> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }
 
 export function checkAlgorithms (reader: EnvReader, requested: string[], fallback: JwtAlgorithm[], allowed: readonly JwtAlgorithm[], what: string): JwtAlgorithm[] {
   if (requested.length === 0) return fallback

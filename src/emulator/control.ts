@@ -19,7 +19,7 @@ import { readBody, sendJson } from './http-io.ts'
 
 export const CONTROL_PREFIX = '/_emulator'
 
-async function jsonInput(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function jsonInput (req: IncomingMessage): Promise<Record<string, unknown>> {
   const raw = await readBody(req)
   if (raw.tooLarge) throw new TypeError('body too large')
   if (raw.text.trim() === '') return {}
@@ -28,7 +28,7 @@ async function jsonInput(req: IncomingMessage): Promise<Record<string, unknown>>
   return parsed as Record<string, unknown>
 }
 
-export async function handleControl(core: Core, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleControl (core: Core, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const route = `${req.method ?? 'GET'} ${path.slice(CONTROL_PREFIX.length)}`
   try {
     if (route === 'GET /health') return sendJson(res, 200, { ok: true, appKey: core.appKey })

@@ -35,19 +35,19 @@ export interface Core {
 }
 
 /** Random credentials look like the console's: an App Key of 14 and a secret of 14 alphanumerics. */
-function randomCredential(length: number): string {
+function randomCredential (length: number): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
   return Array.from(randomBytes(length), (b) => alphabet[b % alphabet.length]).join('')
 }
 
 /** undefined = unlimited; 0 is honoured literally (every new user refused), handy for 2007 tests. */
-function userCap(value: number | undefined): number {
+function userCap (value: number | undefined): number {
   if (value === undefined) return Infinity
   if (!(value >= 0)) throw new TypeError('maxUsers must be a number >= 0')
   return value
 }
 
-export function createCore(opts: EmulatorOptions, portCount: number): Core {
+export function createCore (opts: EmulatorOptions, portCount: number): Core {
   const strict = opts.strict === true ? {} : opts.strict || undefined
   const skewMs = strict?.skewMs ?? DEFAULT_SKEW_MS
   if (!(skewMs >= 0)) throw new TypeError('strict.skewMs must be >= 0')
@@ -76,7 +76,7 @@ export function createCore(opts: EmulatorOptions, portCount: number): Core {
     retryAfterOn429: opts.retryAfterOn429 ?? false,
     logger: opts.logger ?? pino({ level: 'silent' }),
     lifetime,
-    async delay(ms) {
+    async delay (ms) {
       try {
         await sleep(ms, undefined, { signal: lifetime.signal })
         return true
@@ -84,12 +84,12 @@ export function createCore(opts: EmulatorOptions, portCount: number): Core {
         return false
       }
     },
-    setAppSecret(secret) {
+    setAppSecret (secret) {
       if (typeof secret !== 'string' || secret === '') throw new TypeError('secret must be a non-empty string')
       core.appSecret = secret
       core.state.rotateSecret()
     },
-    reset() {
+    reset () {
       core.state.clear()
       core.stats.clear()
       core.faults.clear()

@@ -38,7 +38,7 @@ export class EmulatorEnvError extends Error {
 
 type Env = Record<string, string | undefined>
 
-function integer(env: Env, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function integer (env: Env, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return undefined
   if (!/^\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
@@ -47,7 +47,7 @@ function integer(env: Env, name: string, min: number, max = Number.MAX_SAFE_INTE
   return Number(raw)
 }
 
-function bool(env: Env, name: string): boolean | undefined {
+function bool (env: Env, name: string): boolean | undefined {
   const raw = env[name]?.trim().toLowerCase()
   if (raw === undefined || raw === '') return undefined
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true
@@ -55,7 +55,7 @@ function bool(env: Env, name: string): boolean | undefined {
   throw new EmulatorEnvError(`${name} must be true or false`)
 }
 
-function strictSetting(env: Env): EmulatorOptions['strict'] {
+function strictSetting (env: Env): EmulatorOptions['strict'] {
   const raw = env.EMULATOR_STRICT?.trim()
   if (raw !== undefined && /^\d+$/.test(raw) && raw !== '0' && raw !== '1') {
     return { skewMs: integer(env, 'EMULATOR_STRICT', 0) }
@@ -63,7 +63,7 @@ function strictSetting(env: Env): EmulatorOptions['strict'] {
   return bool(env, 'EMULATOR_STRICT')
 }
 
-function secret(env: Env): string | undefined {
+function secret (env: Env): string | undefined {
   const file = env.EMULATOR_APP_SECRET_FILE
   if (file) {
     let text: string
@@ -80,7 +80,7 @@ function secret(env: Env): string | undefined {
 }
 
 /** Reads the emulator's settings from `env` (process.env by default). Throws EmulatorEnvError. */
-export function readEmulatorEnv(env: Env = process.env): EmulatorEnv {
+export function readEmulatorEnv (env: Env = process.env): EmulatorEnv {
   const ports = [integer(env, 'EMULATOR_PORT', 0, 65535) ?? DEFAULT_EMULATOR_PORT]
   const backup = integer(env, 'EMULATOR_BACKUP_PORT', 0, 65535)
   if (backup !== undefined) ports.push(backup)

@@ -23,14 +23,14 @@ const STATUS_BY_CODE: Record<number, number> = {
 }
 
 /** HTTP status for a business code; unknown codes are treated as internal errors. */
-export function httpStatusFor(code: number): number {
+export function httpStatusFor (code: number): number {
   return STATUS_BY_CODE[code] ?? 500
 }
 
 /** Thrown by validation and handlers; the request pipeline turns it into an error reply. */
 export class BusinessError extends Error {
   readonly code: number
-  constructor(code: number, message: string) {
+  constructor (code: number, message: string) {
     super(message)
     this.code = code
   }
@@ -52,7 +52,7 @@ export interface Reply {
  * Error reply in the documented shape `{code, errorMessage}`. With `errorsWithHttp200` the HTTP status
  * is 200, mimicking legacy servers that only signal failure in the body.
  */
-export function errorReply(code: number, message: string, errorsWithHttp200: boolean): Reply {
+export function errorReply (code: number, message: string, errorsWithHttp200: boolean): Reply {
   return {
     status: errorsWithHttp200 ? 200 : httpStatusFor(code),
     code,

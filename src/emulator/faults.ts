@@ -26,7 +26,7 @@ export interface ActiveFault {
   remaining: number
 }
 
-function nonNegativeInt(value: unknown, field: string): number | undefined {
+function nonNegativeInt (value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new TypeError(`fault.${field} must be a non-negative integer`)
@@ -35,7 +35,7 @@ function nonNegativeInt(value: unknown, field: string): number | undefined {
 }
 
 /** Checks a spec from code or from the control API; throws TypeError with a readable message. */
-export function normalizeFault(input: unknown): ActiveFault {
+export function normalizeFault (input: unknown): ActiveFault {
   if (typeof input !== 'object' || input === null) throw new TypeError('fault must be an object')
   const spec = input as Partial<Record<keyof FaultSpec, unknown>>
   if (typeof spec.kind !== 'string' || !KINDS.has(spec.kind as FaultKind)) {
@@ -65,11 +65,11 @@ export function normalizeFault(input: unknown): ActiveFault {
 export class FaultStore {
   #faults: ActiveFault[] = []
 
-  add(spec: unknown): void {
+  add (spec: unknown): void {
     this.#faults.push(normalizeFault(spec))
   }
 
-  clear(): void {
+  clear (): void {
     this.#faults = []
   }
 
@@ -77,12 +77,12 @@ export class FaultStore {
    * Takes the fault for this request, if any, consuming one use. wrong_user only makes sense where a
    * token is issued, so it is skipped (and not consumed) elsewhere.
    */
-  take(path: string, port: number, issuesTokens: boolean): ActiveFault | undefined {
+  take (path: string, port: number, issuesTokens: boolean): ActiveFault | undefined {
     const index = this.#faults.findIndex(
       (f) =>
         (f.endpoint === '*' || f.endpoint === path) &&
         (f.port === undefined || f.port === port) &&
-        (f.kind !== 'wrong_user' || issuesTokens),
+        (f.kind !== 'wrong_user' || issuesTokens)
     )
     const fault = this.#faults[index]
     if (!fault) return undefined

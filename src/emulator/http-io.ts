@@ -14,7 +14,7 @@ export interface RawBody {
 }
 
 /** Reads the whole body; rejects if the client goes away first. */
-export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<RawBody> {
+export function readBody (req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<RawBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -32,14 +32,14 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 }
 
 /** Path without the query string. */
-export function pathOf(url: string | undefined): string {
+export function pathOf (url: string | undefined): string {
   const raw = url ?? '/'
   const q = raw.indexOf('?')
   return q === -1 ? raw : raw.slice(0, q)
 }
 
 /** Headers as plain strings (lowercase names; repeated values joined as Node joins them). */
-export function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+export function flattenHeaders (headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value
@@ -47,11 +47,11 @@ export function flattenHeaders(headers: IncomingHttpHeaders): Record<string, str
   return out
 }
 
-export function jsonBytes(body: unknown): Buffer {
+export function jsonBytes (body: unknown): Buffer {
   return Buffer.from(JSON.stringify(body), 'utf8')
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = jsonBytes(body)
   res.writeHead(status, {
     ...headers,
@@ -65,7 +65,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * A complete, valid response sent one byte at a time: headers at once, then a byte every `ms`. Stops
  * quietly when the client hangs up or the emulator closes.
  */
-export async function drip(res: ServerResponse, status: number, body: unknown, ms: number, lifetime: AbortSignal): Promise<void> {
+export async function drip (res: ServerResponse, status: number, body: unknown, ms: number, lifetime: AbortSignal): Promise<void> {
   const payload = jsonBytes(body)
   const hungUp = new AbortController()
   res.once('close', () => hungUp.abort())
@@ -84,7 +84,7 @@ export async function drip(res: ServerResponse, status: number, body: unknown, m
 }
 
 /** HTTP 200 whose JSON is cut in half: a proper prefix of a JSON object is never valid JSON. */
-export function sendMalformed(res: ServerResponse, body: unknown): void {
+export function sendMalformed (res: ServerResponse, body: unknown): void {
   const text = JSON.stringify(body)
   const payload = Buffer.from(text.slice(0, Math.max(1, Math.floor(text.length / 2))), 'utf8')
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length) })
@@ -92,6 +92,6 @@ export function sendMalformed(res: ServerResponse, body: unknown): void {
 }
 
 /** Drops the connection with a TCP RST and no response, as a crashing upstream or proxy would. */
-export function resetConnection(req: IncomingMessage): void {
+export function resetConnection (req: IncomingMessage): void {
   req.socket.resetAndDestroy()
 }

@@ -33,7 +33,7 @@ export {
   USER_UPDATE_PATH,
 } from './routes.ts'
 
-export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+export async function startEmulator (opts: EmulatorOptions = {}): Promise<Emulator> {
   const host = opts.host ?? '127.0.0.1'
   const ports = opts.ports ?? [0]
   if (ports.length === 0) throw new TypeError('ports must list at least one port')
@@ -51,7 +51,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const urls = listeners.map((l) => urlFor(host, l.port))
   core.logger.debug({ urls, appKey: core.appKey }, 'Nexconn emulator listening')
 
-  function listenerAt(portIndex: number): PortListener {
+  function listenerAt (portIndex: number): PortListener {
     const listener = listeners[portIndex]
     if (!listener) throw new RangeError(`no port at index ${portIndex} (have ${listeners.length})`)
     return listener
@@ -60,7 +60,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   return {
     urls,
     appKey: core.appKey,
-    get appSecret() {
+    get appSecret () {
       return core.appSecret
     },
     stats: () => core.stats.snapshot(core.state.registeredUsers),
@@ -70,15 +70,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     clearFaults: () => core.faults.clear(),
     tokenStatus: (token) => core.state.tokenStatus(token),
     user: (userId) => core.state.user(userId),
-    async pause(portIndex) {
+    async pause (portIndex) {
       await listenerAt(portIndex).stop()
     },
-    async resume(portIndex) {
+    async resume (portIndex) {
       if (closed) throw new Error('emulator is closed')
       await listenerAt(portIndex).start()
     },
     setAppSecret: (secret) => core.setAppSecret(secret),
-    async close() {
+    async close () {
       if (closed) return
       closed = true
       core.lifetime.abort()

@@ -12,21 +12,21 @@ export class PortListener {
   /** The port asked for, replaced by the one the OS picked after the first listen (for port 0). */
   #port: number
 
-  constructor(host: string, port: number, listener: RequestListener) {
+  constructor (host: string, port: number, listener: RequestListener) {
     this.#host = host
     this.#port = port
     this.#listener = listener
   }
 
-  get port(): number {
+  get port (): number {
     return this.#port
   }
 
-  get listening(): boolean {
+  get listening (): boolean {
     return this.#server !== undefined
   }
 
-  async start(): Promise<void> {
+  async start (): Promise<void> {
     if (this.#server) return
     // A fresh server each time: a closed one would still carry the old connections' bookkeeping.
     const server = createServer(this.#listener)
@@ -42,7 +42,7 @@ export class PortListener {
   }
 
   /** Stops accepting and destroys every open socket, hung and dripping ones included. */
-  async stop(): Promise<void> {
+  async stop (): Promise<void> {
     const server = this.#server
     if (!server) return
     this.#server = undefined
@@ -53,7 +53,7 @@ export class PortListener {
 }
 
 /** URL a local client can use; wildcard binds are reached through loopback. */
-export function urlFor(host: string, port: number): string {
+export function urlFor (host: string, port: number): string {
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
   return reachable.includes(':') ? `http://[${reachable}]:${port}` : `http://${reachable}:${port}`
 }

@@ -27,11 +27,11 @@ logger.info(
     appSecret: settings.secretFromEnv ? 'from env' : emulator.appSecret,
     control: `${emulator.urls[0]}/_emulator/stats`,
   },
-  'Nexconn emulator ready',
+  'Nexconn emulator ready'
 )
 
 let stopping = false
-async function shutdown(signal: string): Promise<void> {
+async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   logger.info({ signal }, 'shutting down')
@@ -40,5 +40,5 @@ async function shutdown(signal: string): Promise<void> {
   await emulator.close()
   process.exitCode = 0
 }
-process.once('SIGINT', (s) => void shutdown(s))
-process.once('SIGTERM', (s) => void shutdown(s))
+process.once('SIGINT', (s) => { void shutdown(s) })
+process.once('SIGTERM', (s) => { void shutdown(s) })

@@ -25,7 +25,7 @@ export class SlidingWindowLimiter {
   #windows = new Map<string, number[]>()
   #now: () => number
 
-  constructor(overrides: Partial<Record<string, number>> = {}, now: () => number = () => performance.now()) {
+  constructor (overrides: Partial<Record<string, number>> = {}, now: () => number = () => performance.now()) {
     this.#limits = { ...DEFAULT_RATE_LIMITS }
     for (const [path, limit] of Object.entries(overrides)) {
       if (limit === undefined) continue
@@ -36,7 +36,7 @@ export class SlidingWindowLimiter {
   }
 
   /** Admits the request (and counts it) or says how long until a slot frees up. */
-  admit(appKey: string, path: string): Admission {
+  admit (appKey: string, path: string): Admission {
     const limit = this.#limits[path] ?? Infinity
     if (limit === Infinity) return { admitted: true }
     const now = this.#now()
@@ -55,7 +55,7 @@ export class SlidingWindowLimiter {
     return { admitted: true }
   }
 
-  clear(): void {
+  clear (): void {
     this.#windows.clear()
   }
 }

@@ -30,16 +30,16 @@ export const USER_UPDATE_PATH = '/v4/user/update'
 export const LEGACY_GET_TOKEN_PATH = '/user/getToken.json'
 export const LEGACY_EXPIRE_PATH = '/user/token/expire.json'
 
-function ok(result?: unknown): Reply {
+function ok (result?: unknown): Reply {
   return { status: 200, code: 0, success: true, body: result === undefined ? { code: 0 } : { code: 0, result } }
 }
 
-function legacyOk(fields: Record<string, unknown> = {}): Reply {
+function legacyOk (fields: Record<string, unknown> = {}): Reply {
   return { status: 200, code: 200, success: true, body: { code: 200, ...fields } }
 }
 
 /** Best-effort userId from a body the fault path never validated. */
-function looseUserId(req: RouteRequest): string {
+function looseUserId (req: RouteRequest): string {
   try {
     const parsed: unknown = JSON.parse(req.body)
     if (parsed && typeof parsed === 'object' && 'userId' in parsed && typeof parsed.userId === 'string') {
@@ -56,7 +56,7 @@ const legacyTokenBody = (userId: string, token: string) => ({ code: 200, userId,
 
 const issue: Route = {
   path: ISSUE_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const body = v.parseJsonBody(req.headers, req.body)
     const userId = v.userId(body.userId)
     const name = v.displayName(body.name, true) ?? ''
@@ -70,7 +70,7 @@ const issue: Route = {
 
 const expire: Route = {
   path: EXPIRE_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const body = v.parseJsonBody(req.headers, req.body)
     const userIds = v.userIdList(body.userIds)
     state.revokeBefore(userIds, v.epochMs(body.expiresAt, 'expiresAt'))
@@ -81,14 +81,14 @@ const expire: Route = {
 
 const userGet: Route = {
   path: USER_GET_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const body = v.parseJsonBody(req.headers, req.body)
     const userId = v.userId(body.userId)
     const user = state.user(userId)
     if (!user) throw new BusinessError(400, 'user ID does not exist')
     return ok({ name: user.name, avatarUrl: user.avatarUrl ?? '', createdAt: user.createdAt })
   },
-  fakeSuccess(req, state) {
+  fakeSuccess (req, state) {
     const user = state.user(looseUserId(req))
     const createdAt = user?.createdAt ?? '2026-01-01 00:00:00'
     return { code: 0, result: { name: user?.name ?? 'user', avatarUrl: user?.avatarUrl ?? '', createdAt } }
@@ -97,7 +97,7 @@ const userGet: Route = {
 
 const userUpdate: Route = {
   path: USER_UPDATE_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const body = v.parseJsonBody(req.headers, req.body)
     const userId = v.userId(body.userId)
     const name = v.displayName(body.name, false)
@@ -113,7 +113,7 @@ const userUpdate: Route = {
 
 const legacyGetToken: Route = {
   path: LEGACY_GET_TOKEN_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const form = v.parseFormBody(req.headers, req.body)
     const userId = v.userId(form.get('userId') ?? undefined)
     const name = v.displayName(form.get('name') ?? undefined, true) ?? ''
@@ -127,7 +127,7 @@ const legacyGetToken: Route = {
 
 const legacyExpire: Route = {
   path: LEGACY_EXPIRE_PATH,
-  handle(req, state) {
+  handle (req, state) {
     const form = v.parseFormBody(req.headers, req.body)
     const userIds = v.userIdList(form.getAll('userId'), 'userId')
     const time = form.get('time')
@@ -138,5 +138,5 @@ const legacyExpire: Route = {
 }
 
 export const ROUTES: ReadonlyMap<string, Route> = new Map(
-  [issue, expire, userGet, userUpdate, legacyGetToken, legacyExpire].map((r) => [r.path, r]),
+  [issue, expire, userGet, userUpdate, legacyGetToken, legacyExpire].map((r) => [r.path, r])
 )

@@ -25,12 +25,12 @@ interface Exchange {
   body: string
 }
 
-function isSuccessCode(code: number | null): boolean {
+function isSuccessCode (code: number | null): boolean {
   return code === 0 || code === 200
 }
 
 /** Counts and records the outcome; status 0 means nothing was sent (hang, reset). */
-function record(core: Core, ex: Exchange, status: number, code: number | null): void {
+function record (core: Core, ex: Exchange, status: number, code: number | null): void {
   if (code !== null && !isSuccessCode(code)) core.stats.rejected(code)
   core.logger.debug({ port: ex.port, method: ex.method, path: ex.path, status, code }, 'request')
   core.stats.record({
@@ -45,13 +45,13 @@ function record(core: Core, ex: Exchange, status: number, code: number | null): 
   })
 }
 
-function reply(core: Core, ex: Exchange, r: Reply): void {
+function reply (core: Core, ex: Exchange, r: Reply): void {
   record(core, ex, r.status, r.code)
   if (r.success) core.stats.succeeded(ex.path, r.issuedFor)
   sendJson(ex.res, r.status, r.body, r.headers)
 }
 
-function rateLimitedReply(core: Core, retryAfterMs: number): Reply {
+function rateLimitedReply (core: Core, retryAfterMs: number): Reply {
   const r = errorReply(1008, 'rate limit exceeded, retry after a short delay', core.errorsWithHttp200)
   // Retry-After is not documented upstream, so it is opt-in: clients must not come to rely on it.
   if (core.retryAfterOn429) r.headers = { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) }
@@ -59,7 +59,7 @@ function rateLimitedReply(core: Core, retryAfterMs: number): Reply {
 }
 
 /** The real service: authenticate, admit, validate, act. */
-function serve(core: Core, route: Route, request: RouteRequest): Reply {
+function serve (core: Core, route: Route, request: RouteRequest): Reply {
   try {
     const appKey = verifySignature(request.headers, core.signature)
     // Only authentic requests use up quota, as the limit is per App Key.
@@ -74,7 +74,7 @@ function serve(core: Core, route: Route, request: RouteRequest): Reply {
 }
 
 /** Answers in the fault's way; returns false for latency, after which the request is served normally. */
-async function applyFault(core: Core, ex: Exchange, route: Route, fault: ActiveFault): Promise<boolean> {
+async function applyFault (core: Core, ex: Exchange, route: Route, fault: ActiveFault): Promise<boolean> {
   const request: RouteRequest = { headers: ex.req.headers, body: ex.body }
   switch (fault.kind) {
     case 'latency':
@@ -119,7 +119,7 @@ async function applyFault(core: Core, ex: Exchange, route: Route, fault: ActiveF
   }
 }
 
-async function handle(core: Core, port: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle (core: Core, port: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = pathOf(req.url)
   if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) return handleControl(core, path, req, res)
 
@@ -145,7 +145,7 @@ async function handle(core: Core, port: number, req: IncomingMessage, res: Serve
 }
 
 /** One request listener per port, all feeding the same Core. */
-export function createRequestListener(core: Core, port: number): RequestListener {
+export function createRequestListener (core: Core, port: number): RequestListener {
   return (req, res) => {
     handle(core, port, req, res).catch((err: unknown) => {
       // A client that hangs up mid-body is routine; anything else is an emulator bug worth seeing.

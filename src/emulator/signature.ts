@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { BusinessError } from './errors.ts'
 
 /** Lowercase hex SHA-1 of secret + nonce + timestamp (UTF-8, no separators). */
-export function sign(secret: string, nonce: string, timestamp: string): string {
+export function sign (secret: string, nonce: string, timestamp: string): string {
   return createHash('sha1').update(secret + nonce + timestamp, 'utf8').digest('hex')
 }
 
@@ -25,13 +25,13 @@ export interface SignatureConfig {
 }
 
 /** A header by its plain name or its `RC-` alias (some hosts strip unknown headers). */
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+function header (headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name] ?? headers[`rc-${name}`]
   return Array.isArray(value) ? value[0] : value
 }
 
 /** Constant-time equality; differing lengths still cost one comparison. */
-function safeEqual(a: string, b: string): boolean {
+function safeEqual (a: string, b: string): boolean {
   const left = Buffer.from(a, 'utf8')
   const right = Buffer.from(b, 'utf8')
   if (left.length !== right.length) {
@@ -45,7 +45,7 @@ function safeEqual(a: string, b: string): boolean {
  * Checks the signing headers; throws BusinessError 1004 (bad signature) or 1001 (unknown App Key).
  * Returns the App Key the request was made for (the rate limiter keys on it).
  */
-export function verifySignature(headers: IncomingHttpHeaders, cfg: SignatureConfig, now = Date.now()): string {
+export function verifySignature (headers: IncomingHttpHeaders, cfg: SignatureConfig, now = Date.now()): string {
   const appKey = header(headers, 'app-key')
   const nonce = header(headers, 'nonce')
   const timestamp = header(headers, 'timestamp')
@@ -81,11 +81,11 @@ export class NonceMemory {
   #seen = new Map<string, number>()
   #horizonMs: number
 
-  constructor(skewMs: number) {
+  constructor (skewMs: number) {
     this.#horizonMs = 2 * skewMs
   }
 
-  remember(nonce: string, now: number): boolean {
+  remember (nonce: string, now: number): boolean {
     // Map iteration follows insertion order, i.e. age, so pruning stops at the first young entry.
     for (const [old, seenAt] of this.#seen) {
       if (now - seenAt <= this.#horizonMs) break
@@ -96,7 +96,7 @@ export class NonceMemory {
     return true
   }
 
-  clear(): void {
+  clear (): void {
     this.#seen.clear()
   }
 }

@@ -27,12 +27,12 @@ const TOKEN_PREFIX = Buffer.from([0xfb, 0xfe, 0xbf])
 const TOKEN_RANDOM_BYTES = 31
 
 /** Opaque, base64-like, 48 characters (the platform promises at most 256 bytes). */
-export function newAccessToken(): string {
+export function newAccessToken (): string {
   return Buffer.concat([TOKEN_PREFIX, randomBytes(TOKEN_RANDOM_BYTES)]).toString('base64')
 }
 
 /** "YYYY-MM-DD HH:mm:ss" in UTC, the format of user/get's createdAt. */
-export function formatCreatedAt(ms: number): string {
+export function formatCreatedAt (ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
 }
 
@@ -49,16 +49,16 @@ export class EmulatorState {
   #secretEpoch = 0
   #opts: StateOptions
 
-  constructor(opts: StateOptions) {
+  constructor (opts: StateOptions) {
     this.#opts = opts
   }
 
-  get registeredUsers(): number {
+  get registeredUsers (): number {
     return this.#users.size
   }
 
   /** Creates or overwrites a profile; throws 2007 when a NEW user would exceed the cap. */
-  upsertUser(userId: string, name: string, avatarUrl: string | undefined, now = Date.now()): void {
+  upsertUser (userId: string, name: string, avatarUrl: string | undefined, now = Date.now()): void {
     const existing = this.#users.get(userId)
     if (!existing && this.#users.size >= this.#opts.maxUsers) {
       throw new BusinessError(2007, `development environment limit: at most ${this.#opts.maxUsers} registered users`)
@@ -69,27 +69,27 @@ export class EmulatorState {
   }
 
   /** Registers the user if new (or updates the profile), then issues a fresh token; old tokens stay valid. */
-  issueToken(userId: string, name: string, avatarUrl: string | undefined, now = Date.now()): string {
+  issueToken (userId: string, name: string, avatarUrl: string | undefined, now = Date.now()): string {
     this.upsertUser(userId, name, avatarUrl, now)
     return this.storeToken(userId, now)
   }
 
   /** Stores a token without touching profiles (also used by the wrong_user fault). */
-  storeToken(userId: string, now = Date.now()): string {
+  storeToken (userId: string, now = Date.now()): string {
     const token = newAccessToken()
     this.#tokens.set(token, { userId, issuedAt: now, secretEpoch: this.#secretEpoch })
     return token
   }
 
   /** Updates the fields given; throws code 400 when the user does not exist. */
-  updateUser(userId: string, patch: { name?: string; avatarUrl?: string }): void {
+  updateUser (userId: string, patch: { name?: string; avatarUrl?: string }): void {
     const user = this.#users.get(userId)
     if (!user) throw new BusinessError(400, 'user ID does not exist')
     if (patch.name !== undefined) user.name = patch.name
     if (patch.avatarUrl !== undefined) user.avatarUrl = patch.avatarUrl
   }
 
-  user(userId: string): UserProfile | undefined {
+  user (userId: string): UserProfile | undefined {
     const user = this.#users.get(userId)
     if (!user) return undefined
     const profile: UserProfile = { name: user.name, createdAt: formatCreatedAt(user.createdAt) }
@@ -101,18 +101,18 @@ export class EmulatorState {
    * Tokens the users obtained before `expiresAt` become invalid. The latest cutoff wins: a later call with
    * an earlier instant cannot bring revoked tokens back. Unknown users are accepted (nothing to revoke yet).
    */
-  revokeBefore(userIds: readonly string[], expiresAt: number): void {
+  revokeBefore (userIds: readonly string[], expiresAt: number): void {
     for (const userId of userIds) {
       this.#revokedBefore.set(userId, Math.max(expiresAt, this.#revokedBefore.get(userId) ?? -Infinity))
     }
   }
 
   /** Console secret rotation: every token issued so far becomes invalid. */
-  rotateSecret(): void {
+  rotateSecret (): void {
     this.#secretEpoch += 1
   }
 
-  tokenStatus(token: string, now = Date.now()): TokenStatus {
+  tokenStatus (token: string, now = Date.now()): TokenStatus {
     const record = this.#tokens.get(token)
     if (!record) return { valid: false, reason: 'unknown' }
     const { userId } = record
@@ -127,7 +127,7 @@ export class EmulatorState {
   }
 
   /** Users and tokens go; the secret generation stays (it belongs to the app, not to the data). */
-  clear(): void {
+  clear (): void {
     this.#users.clear()
     this.#tokens.clear()
     this.#revokedBefore.clear()

@@ -7,7 +7,7 @@ import type { EmulatorStats, RecordedRequest } from './types.ts'
 const MAX_RECORDED = 1000
 const WINDOW_MS = 1000
 
-function bump(counter: Record<string, number>, key: string): void {
+function bump (counter: Record<string, number>, key: string): void {
   counter[key] = (counter[key] ?? 0) + 1
 }
 
@@ -19,7 +19,7 @@ class PeakTracker {
   #bucketCount = 0
   #recent: number[] = []
 
-  record(at: number): void {
+  record (at: number): void {
     const bucket = Math.floor(at / WINDOW_MS)
     if (bucket !== this.#bucket) {
       this.#bucket = bucket
@@ -43,17 +43,17 @@ export class StatsRecorder {
   #requests: RecordedRequest[] = []
   #portCount: number
 
-  constructor(portCount: number) {
+  constructor (portCount: number) {
     this.#portCount = portCount
     this.#byPort = new Array<number>(portCount).fill(0)
   }
 
-  received(port: number): void {
+  received (port: number): void {
     this.#byPort[port] = (this.#byPort[port] ?? 0) + 1
   }
 
   /** A request reached a known endpoint (whatever happens to it next). */
-  call(path: string, at: number): void {
+  call (path: string, at: number): void {
     bump(this.#calls, path)
     let tracker = this.#peaks.get(path)
     if (!tracker) {
@@ -63,25 +63,25 @@ export class StatsRecorder {
     tracker.record(at)
   }
 
-  succeeded(path: string, issuedFor: string | undefined): void {
+  succeeded (path: string, issuedFor: string | undefined): void {
     bump(this.#succeeded, path)
     if (issuedFor !== undefined) bump(this.#callsByUser, issuedFor)
   }
 
-  rejected(code: number): void {
+  rejected (code: number): void {
     bump(this.#rejected, String(code))
   }
 
-  record(entry: RecordedRequest): void {
+  record (entry: RecordedRequest): void {
     this.#requests.push(entry)
     if (this.#requests.length > MAX_RECORDED) this.#requests.shift()
   }
 
-  requests(): RecordedRequest[] {
+  requests (): RecordedRequest[] {
     return this.#requests.map((r) => ({ ...r, headers: { ...r.headers } }))
   }
 
-  snapshot(registeredUsers: number): EmulatorStats {
+  snapshot (registeredUsers: number): EmulatorStats {
     const peakPerSecond: Record<string, number> = {}
     const peakSliding: Record<string, number> = {}
     for (const [path, tracker] of this.#peaks) {
@@ -100,7 +100,7 @@ export class StatsRecorder {
     }
   }
 
-  clear(): void {
+  clear (): void {
     this.#calls = {}
     this.#succeeded = {}
     this.#callsByUser = {}

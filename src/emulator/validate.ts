@@ -11,12 +11,12 @@ export const MAX_AVATAR_URL_BYTES = 1024
 export const MAX_USER_IDS_PER_EXPIRE = 20
 export const MAX_REQUEST_ID_CHARS = 36
 
-function mediaType(headers: IncomingHttpHeaders): string {
+function mediaType (headers: IncomingHttpHeaders): string {
   return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
 }
 
 /** v4 endpoints take a JSON object; anything else is an invalid parameter. */
-export function parseJsonBody(headers: IncomingHttpHeaders, raw: string): Record<string, unknown> {
+export function parseJsonBody (headers: IncomingHttpHeaders, raw: string): Record<string, unknown> {
   if (mediaType(headers) !== 'application/json') throw new BusinessError(1002, 'Content-Type must be application/json')
   let parsed: unknown
   try {
@@ -31,7 +31,7 @@ export function parseJsonBody(headers: IncomingHttpHeaders, raw: string): Record
 }
 
 /** Legacy RongCloud endpoints take form-urlencoded bodies. */
-export function parseFormBody(headers: IncomingHttpHeaders, raw: string): URLSearchParams {
+export function parseFormBody (headers: IncomingHttpHeaders, raw: string): URLSearchParams {
   if (mediaType(headers) !== 'application/x-www-form-urlencoded') {
     throw new BusinessError(1002, 'Content-Type must be application/x-www-form-urlencoded')
   }
@@ -42,7 +42,7 @@ export function parseFormBody(headers: IncomingHttpHeaders, raw: string): URLSea
  * X-Request-ID is optional; one longer than the documented 36 characters is refused as "parameter too
  * long" (400/1005) rather than silently truncated, so a client sending oversized IDs notices.
  */
-export function checkRequestId(headers: IncomingHttpHeaders): void {
+export function checkRequestId (headers: IncomingHttpHeaders): void {
   const id = headers['x-request-id']
   const value = Array.isArray(id) ? id[0] : id
   if (value !== undefined && value.length > MAX_REQUEST_ID_CHARS) {
@@ -51,7 +51,7 @@ export function checkRequestId(headers: IncomingHttpHeaders): void {
 }
 
 /** Letters and digits only, case-sensitive, at most 64 bytes. */
-export function userId(value: unknown, field = 'userId'): string {
+export function userId (value: unknown, field = 'userId'): string {
   if (typeof value !== 'string' || value === '') throw new BusinessError(1002, `${field} is required`)
   if (Buffer.byteLength(value, 'utf8') > MAX_USER_ID_BYTES) {
     throw new BusinessError(1005, `${field} longer than ${MAX_USER_ID_BYTES} bytes`)
@@ -61,7 +61,7 @@ export function userId(value: unknown, field = 'userId'): string {
 }
 
 /** Display name: required where the endpoint says so, at most 64 characters (code points). */
-export function displayName(value: unknown, required: boolean): string | undefined {
+export function displayName (value: unknown, required: boolean): string | undefined {
   if (value === undefined || value === null) {
     if (required) throw new BusinessError(1002, 'name is required')
     return undefined
@@ -75,7 +75,7 @@ export function displayName(value: unknown, required: boolean): string | undefin
  * Optional, at most 1024 bytes. The URL syntax itself is not checked: the document does not say the
  * server validates it, and a stricter emulator would hide nothing the client could act on.
  */
-export function avatarUrl(value: unknown, field = 'avatarUrl'): string | undefined {
+export function avatarUrl (value: unknown, field = 'avatarUrl'): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'string') throw new BusinessError(1002, `${field} must be a string`)
   if (Buffer.byteLength(value, 'utf8') > MAX_AVATAR_URL_BYTES) {
@@ -85,7 +85,7 @@ export function avatarUrl(value: unknown, field = 'avatarUrl'): string | undefin
 }
 
 /** 1..20 valid user IDs. */
-export function userIdList(value: unknown, field = 'userIds'): string[] {
+export function userIdList (value: unknown, field = 'userIds'): string[] {
   if (!Array.isArray(value) || value.length === 0) throw new BusinessError(1002, `${field} must be a non-empty array`)
   if (value.length > MAX_USER_IDS_PER_EXPIRE) {
     throw new BusinessError(1005, `${field} holds more than ${MAX_USER_IDS_PER_EXPIRE} user IDs`)
@@ -94,7 +94,7 @@ export function userIdList(value: unknown, field = 'userIds'): string[] {
 }
 
 /** A millisecond instant: a non-negative integer. */
-export function epochMs(value: unknown, field: string): number {
+export function epochMs (value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new BusinessError(1002, `${field} must be a millisecond timestamp`)
   }
@@ -102,7 +102,7 @@ export function epochMs(value: unknown, field: string): number {
 }
 
 /** Form fields are strings; a legacy millisecond field must be all digits. */
-export function formEpochMs(value: string, field: string): number {
+export function formEpochMs (value: string, field: string): number {
   if (!/^\d{1,16}$/.test(value)) throw new BusinessError(1002, `${field} must be a millisecond timestamp`)
   return Number(value)
 }

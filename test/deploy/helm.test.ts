@@ -18,7 +18,7 @@ import { checkPodSpec, schemaErrors, typeErrors, type Labelled } from './k8s.ts'
 
 t.setTimeout(240_000)
 
-type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>
 
 const CI_DIR = join(CHART, 'ci')
 const scenarios = [

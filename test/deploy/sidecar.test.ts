@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.ts'
 import { parseManifests, readText, type K8sObject } from './helpers.ts'
 import { checkPodSpec, schemaErrors, typeErrors } from './k8s.ts'
 
-type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>
 
 const markdown = readText('docs/sidecar.md')
 const blocks = [...markdown.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string)

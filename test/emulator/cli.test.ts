@@ -74,7 +74,7 @@ t.test('env: invalid values name the variable', async (t) => {
 })
 
 /** Runs main.ts; resolves with the parsed "ready" log line. */
-async function startCli(t: Test, env: Record<string, string>) {
+async function startCli (t: Test, env: Record<string, string>) {
   const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL')

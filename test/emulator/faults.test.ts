@@ -71,7 +71,7 @@ t.test('hang: the client-side abort fires, and close() still finishes promptly',
 
   const pending = call(emu, ISSUE, body) // no deadline at all
   const outcome = pending.then(() => 'answered', () => 'socket destroyed')
-  await new Promise((r) => setTimeout(r, 100))
+  await new Promise((resolve) => setTimeout(resolve, 100))
   const started = performance.now()
   await emu.close()
   t.ok(performance.now() - started < 3000, 'close() did not wait for the hung request')

@@ -16,13 +16,13 @@ interface Teardown {
 }
 
 /** Starts an emulator that the test closes when it ends. */
-export async function start(t: Teardown, opts: EmulatorOptions = {}): Promise<Emulator> {
+export async function start (t: Teardown, opts: EmulatorOptions = {}): Promise<Emulator> {
   const emu = await startEmulator(opts)
   t.teardown(() => emu.close())
   return emu
 }
 
-export function newNonce(): string {
+export function newNonce (): string {
   return String(randomInt(1, 2 ** 47))
 }
 
@@ -36,7 +36,7 @@ export interface SignOptions {
   style?: 'plain' | 'rc'
 }
 
-export function signedHeaders(emu: Emulator, o: SignOptions = {}): Record<string, string> {
+export function signedHeaders (emu: Emulator, o: SignOptions = {}): Record<string, string> {
   const nonce = o.nonce ?? newNonce()
   const timestamp = o.timestamp ?? String(Date.now())
   const signature = o.signature ?? sign(o.secret ?? emu.appSecret, nonce, timestamp)
@@ -68,7 +68,7 @@ export interface CallResult {
 }
 
 /** A signed JSON POST (by default) to the emulator, answered in full. */
-export async function call(emu: Emulator, path: string, body?: unknown, o: CallOptions = {}): Promise<CallResult> {
+export async function call (emu: Emulator, path: string, body?: unknown, o: CallOptions = {}): Promise<CallResult> {
   const url = `${emu.urls[o.port ?? 0]}${path}`
   const headers: Record<string, string> = { ...(o.headers ?? signedHeaders(emu, o.sign)) }
   let payload: string | undefined
@@ -91,18 +91,18 @@ export async function call(emu: Emulator, path: string, body?: unknown, o: CallO
 }
 
 /** Form-urlencoded signed POST for the legacy endpoints. */
-export function callForm(emu: Emulator, path: string, form: URLSearchParams, o: CallOptions = {}): Promise<CallResult> {
+export function callForm (emu: Emulator, path: string, form: URLSearchParams, o: CallOptions = {}): Promise<CallResult> {
   return call(emu, path, undefined, { ...o, raw: { body: form.toString(), contentType: 'application/x-www-form-urlencoded' } })
 }
 
 /** Issues a token and returns it (asserting nothing; tests check the result themselves). */
-export async function issue(emu: Emulator, userId: string, name = 'Test User', port = 0): Promise<string> {
+export async function issue (emu: Emulator, userId: string, name = 'Test User', port = 0): Promise<string> {
   const res = await call(emu, ISSUE, { userId, name }, { port })
   if (res.status !== 200) throw new Error(`issue failed: ${res.status} ${res.text}`)
   return res.json.result.accessToken as string
 }
 
 /** Control API call (unsigned JSON). */
-export async function control(emu: Emulator, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, port = 0): Promise<CallResult> {
+export async function control (emu: Emulator, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, port = 0): Promise<CallResult> {
   return call(emu, `/_emulator${path}`, body, { port, method, headers: {} })
 }

@@ -12,10 +12,10 @@ t.test('SIGTERM under load: readiness fails at once, no request fails, exit 0 wi
   const jwts = Array.from({ length: 20 }, (_, i) => jwtFor(`load${i}`))
 
   const outcomes: Array<number | string> = []
-  let stop = false
+  const stopLoad = new AbortController()
   const worker = async (n: number): Promise<void> => {
     // A bounded load: at most 400 requests per worker, stopped by the test.
-    for (let i = 0; i < 400 && !stop; i++) {
+    for (let i = 0; i < 400 && !stopLoad.signal.aborted; i++) {
       try {
         const res = await request(`${broker.url}/v1/token`, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${jwts[(n + i) % jwts.length] ?? ''}` } })
         await res.body.dump()
@@ -38,7 +38,7 @@ t.test('SIGTERM under load: readiness fails at once, no request fails, exit 0 wi
   emulator.addFault({ kind: 'latency', ms: 800, endpoint: ISSUE, times: 1 })
   await sleep(900)
   const slow = request(`${broker.url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwtFor('slowuser1')}` } })
-  stop = true
+  stopLoad.abort()
   await load
   const slowResult = await slow
   t.equal(slowResult.statusCode, 200, 'the in-flight request finished')
