@@ -111,7 +111,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(tokenRoutes, { config })
   if (config.adminApiKey !== undefined) await app.register(adminRoutes, { adminApiKey: config.adminApiKey })
   if (config.ops.webhook.enabled) {
-    await app.register(webhookRoutes, { config: config.ops.webhook, appKey: config.nexconn.appKey, appSecret: config.nexconn.appSecret, keyPrefix: config.redis?.keyPrefix ?? '' })
+    await app.register(webhookRoutes, {
+      config: config.ops.webhook,
+      appKey: config.nexconn.appKey,
+      appSecret: config.nexconn.appSecret,
+      keyPrefix: config.redis?.keyPrefix ?? '',
+      onRefused: (reason) => { metrics.webhookRefusals.inc({ reason }) }
+    })
   }
 
   return app

@@ -86,6 +86,8 @@ export interface Config {
     deadlineMs: number
     /** Token lifetime set in the Nexconn console; 0 = tokens never expire. */
     tokenTtlS: number
+    /** Business codes answered as `user_disabled`. */
+    userDisabledCodes: number[]
   }
   jwt: JwtConfig
   /** `undefined`: in-memory cache only (a single instance). */
@@ -144,6 +146,10 @@ export function loadConfig (env: Env, options: LoadOptions = {}): Config {
   }
 
   const nexconn = parseNexconn(reader)
+  // A request may wait on Nexconn for the whole deadline: a shorter grace would cut it off unanswered.
+  if (server.shutdownGraceMs < nexconn.deadlineMs) {
+    reader.problem(`SHUTDOWN_GRACE_MS (${server.shutdownGraceMs}) must be at least NEXCONN_DEADLINE_MS (${nexconn.deadlineMs}): a request waiting on Nexconn would be cut off at shutdown.`)
+  }
   const jwt = parseJwt(reader)
   const redis = parseRedis(reader)
   const tokens = parseTokens(reader, redis)
@@ -219,8 +225,21 @@ function parseNexconn (reader: EnvReader): Config['nexconn'] {
     allowHttp,
     timeoutMs,
     deadlineMs,
-    tokenTtlS: reader.int('NEXCONN_TOKEN_TTL_S', 0, 10 * 365 * 86_400)
+    tokenTtlS: reader.int('NEXCONN_TOKEN_TTL_S', 0, 10 * 365 * 86_400),
+    userDisabledCodes: parseBusinessCodes(reader, 'NEXCONN_USER_DISABLED_CODES')
   }
+}
+
+function parseBusinessCodes (reader: EnvReader, name: string): number[] {
+  const codes: number[] = []
+  for (const entry of splitList(reader.optionalString(name) ?? '')) {
+    if (!/^\d{1,9}$/.test(entry) || ['0', '200', '1008'].includes(entry)) {
+      reader.problem(`${name} entries must be Nexconn business codes (not 0, 200 or 1008); got "${entry}".`)
+      continue
+    }
+    codes.push(Number(entry))
+  }
+  return codes
 }
 
 function parseJwt (reader: EnvReader): JwtConfig {

@@ -14,7 +14,7 @@ import { configOrExit, startServer } from './server.ts'
 const SAMPLE_USER = { sub: 'devuser1', name: 'Dev User' }
 
 const env: Record<string, string | undefined> = { ...process.env }
-const emulator = env.NEXCONN_API_URLS === undefined ? await startEmulator({ host: '127.0.0.1', ports: [0, 0] }) : undefined
+const emulator = env.NEXCONN_API_URLS === undefined ? await startEmulator({ host: '127.0.0.1', ports: [0, 0], strict: true }) : undefined
 if (emulator !== undefined) {
   env.NEXCONN_API_URLS = emulator.urls.join(',')
   env.NEXCONN_APP_KEY = emulator.appKey

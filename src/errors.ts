@@ -14,6 +14,8 @@ export const ERRORS = {
   missing_token: { status: 401, title: 'Missing bearer token' },
   invalid_token: { status: 401, title: 'Invalid token' },
   invalid_user_id: { status: 403, title: 'User id not usable by Nexconn' },
+  user_disabled: { status: 403, title: 'User disabled at Nexconn' },
+  upstream_refused: { status: 403, title: 'Nexconn refused this user' },
   not_found: { status: 404, title: 'Not found' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
@@ -81,8 +83,14 @@ export const NEXCONN_FAILURES = {
   user_limit: { retryable: false, problem: 'upstream_rejected' },
   /** 1009 / HTTP 430: the service is not enabled for this app. */
   not_enabled: { retryable: false, problem: 'upstream_rejected' },
-  /** A well-formed answer we cannot use (unknown code, missing token, other user id). */
-  invalid_response: { retryable: true, problem: 'upstream_unavailable' }
+  /** A well-formed answer we cannot use (missing token, other user id). */
+  invalid_response: { retryable: true, problem: 'upstream_unavailable' },
+  /** A code listed in NEXCONN_USER_DISABLED_CODES: the user is soft-deleted or blocked at Nexconn. */
+  user_disabled: { retryable: false, problem: 'user_disabled' },
+  /** A business code the broker does not know, with a 4xx (or legacy 200) status: a refusal of this request. */
+  refused: { retryable: false, problem: 'upstream_refused' },
+  /** A business code the broker does not know, with a 5xx status, on every domain: the server failed this request. */
+  server_error: { retryable: true, problem: 'upstream_unavailable' }
 } as const satisfies Record<string, { retryable: boolean, problem: ErrorCode }>
 
 export type NexconnFailure = keyof typeof NEXCONN_FAILURES
@@ -113,7 +121,10 @@ const NEXCONN_DETAIL: Record<NexconnFailure, string> = {
   bad_parameter: 'Nexconn refused the user profile sent for this user.',
   user_limit: 'The Nexconn app has reached its registered-user limit.',
   not_enabled: 'The Nexconn service is not enabled for this app.',
-  invalid_response: 'Nexconn answered with a response the broker cannot use. Retry later.'
+  invalid_response: 'Nexconn answered with a response the broker cannot use. Retry later.',
+  user_disabled: 'Nexconn does not issue tokens for this user: the user is soft-deleted or blocked.',
+  refused: 'Nexconn refused to issue a token for this user. The operator finds Nexconn\'s code in the broker\'s log.',
+  server_error: 'Nexconn failed to handle this request. Retry later.'
 }
 
 /** Turns any error into the client-facing catalogue entry; unknown errors become `internal_error`. */

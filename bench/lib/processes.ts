@@ -162,13 +162,13 @@ export interface EmulatorProcess {
   stop: () => Promise<void>
 }
 
-/** The emulator as its own process, built like the broker (`node dist/emulator/main.js`). */
+/** The emulator as its own process, built like the broker (`node dist/emulator/main.js`), signing strictly as in the tests. */
 export async function startEmulator (name = 'emulator'): Promise<EmulatorProcess> {
   const port = await freePort()
   const appKey = 'benchappkey01'
   const appSecret = `benchsecret${port}`
   const child = spawnChild(name, process.execPath, ['dist/emulator/main.js'], {
-    EMULATOR_PORT: String(port), EMULATOR_HOST: HOST, EMULATOR_APP_KEY: appKey, EMULATOR_APP_SECRET: appSecret
+    EMULATOR_PORT: String(port), EMULATOR_HOST: HOST, EMULATOR_APP_KEY: appKey, EMULATOR_APP_SECRET: appSecret, EMULATOR_STRICT: 'true'
   })
   const url = `http://${HOST}:${port}`
   await waitForHttp(`${url}/_emulator/health`, child)

@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino'
 import { FaultStore } from './faults.ts'
 import { SlidingWindowLimiter } from './rate-limit.ts'
 import { DEFAULT_SKEW_MS, NonceMemory, type SignatureConfig } from './signature.ts'
-import { EmulatorState } from './state.ts'
+import { DEFAULT_SOFT_DELETED_ANSWER, EmulatorState } from './state.ts'
 import { StatsRecorder } from './stats.ts'
 import type { EmulatorOptions } from './types.ts'
 
@@ -47,6 +47,13 @@ function userCap (value: number | undefined): number {
   return value
 }
 
+function softDeletedAnswer (value: EmulatorOptions['softDeletedAnswer']): { code: number, status: number } {
+  if (value === undefined) return DEFAULT_SOFT_DELETED_ANSWER
+  if (!Number.isSafeInteger(value.code) || value.code === 0 || value.code === 200) throw new TypeError('softDeletedAnswer.code must be an error code')
+  if (!Number.isSafeInteger(value.status) || value.status < 200 || value.status > 599) throw new TypeError('softDeletedAnswer.status must be an HTTP status')
+  return value
+}
+
 export function createCore (opts: EmulatorOptions, portCount: number): Core {
   const strict = opts.strict === true ? {} : opts.strict || undefined
   const skewMs = strict?.skewMs ?? DEFAULT_SKEW_MS
@@ -61,7 +68,7 @@ export function createCore (opts: EmulatorOptions, portCount: number): Core {
   const core: Core = {
     appKey,
     appSecret: opts.appSecret ?? randomCredential(14),
-    state: new EmulatorState({ maxUsers: userCap(opts.maxUsers), tokenTtlMs }),
+    state: new EmulatorState({ maxUsers: userCap(opts.maxUsers), tokenTtlMs, softDeletedAnswer: softDeletedAnswer(opts.softDeletedAnswer) }),
     stats: new StatsRecorder(portCount),
     faults: new FaultStore(),
     limiter: new SlidingWindowLimiter(opts.rateLimits),

@@ -16,6 +16,7 @@
  *   EMULATOR_TOKEN_TTL_MS    token lifetime in ms (unset or 0 = permanent)
  *   EMULATOR_RETRY_AFTER     true adds Retry-After to 429 answers
  *   EMULATOR_ERRORS_WITH_HTTP_200  true answers business errors with HTTP 200 (legacy style)
+ *   EMULATOR_SOFT_DELETED_ANSWER   <status>:<code> answering an issue for a soft-deleted user (default 403:99403)
  *   EMULATOR_LOG_LEVEL       pino level (default info; debug logs every request)
  */
 import { readFileSync } from 'node:fs'
@@ -79,6 +80,16 @@ function secret (env: Env): string | undefined {
   return env.EMULATOR_APP_SECRET || undefined
 }
 
+function softDeletedAnswer (env: Env): EmulatorOptions['softDeletedAnswer'] {
+  const raw = env.EMULATOR_SOFT_DELETED_ANSWER?.trim()
+  if (raw === undefined || raw === '') return undefined
+  const match = /^([2-5]\d\d):(\d{1,9})$/.exec(raw)
+  if (match === null || Number(match[2]) === 0 || Number(match[2]) === 200) {
+    throw new EmulatorEnvError('EMULATOR_SOFT_DELETED_ANSWER must be <HTTP status>:<business code>, e.g. 403:99403')
+  }
+  return { status: Number(match[1]), code: Number(match[2]) }
+}
+
 /** Reads the emulator's settings from `env` (process.env by default). Throws EmulatorEnvError. */
 export function readEmulatorEnv (env: Env = process.env): EmulatorEnv {
   const ports = [integer(env, 'EMULATOR_PORT', 0, 65535) ?? DEFAULT_EMULATOR_PORT]
@@ -99,6 +110,8 @@ export function readEmulatorEnv (env: Env = process.env): EmulatorEnv {
   if (retryAfter !== undefined) options.retryAfterOn429 = retryAfter
   const http200 = bool(env, 'EMULATOR_ERRORS_WITH_HTTP_200')
   if (http200 !== undefined) options.errorsWithHttp200 = http200
+  const softDeleted = softDeletedAnswer(env)
+  if (softDeleted !== undefined) options.softDeletedAnswer = softDeleted
   const logLevel = env.EMULATOR_LOG_LEVEL?.trim().toLowerCase() || 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new EmulatorEnvError(`EMULATOR_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
   return { options, logLevel, secretFromEnv: appSecret !== undefined }

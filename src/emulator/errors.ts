@@ -30,9 +30,12 @@ export function httpStatusFor (code: number): number {
 /** Thrown by validation and handlers; the request pipeline turns it into an error reply. */
 export class BusinessError extends Error {
   readonly code: number
-  constructor (code: number, message: string) {
+  /** The HTTP status, when it is not the code's usual pairing (an undocumented answer). */
+  readonly status: number | undefined
+  constructor (code: number, message: string, status?: number) {
     super(message)
     this.code = code
+    this.status = status
   }
 }
 
@@ -52,9 +55,9 @@ export interface Reply {
  * Error reply in the documented shape `{code, errorMessage}`. With `errorsWithHttp200` the HTTP status
  * is 200, mimicking legacy servers that only signal failure in the body.
  */
-export function errorReply (code: number, message: string, errorsWithHttp200: boolean): Reply {
+export function errorReply (code: number, message: string, errorsWithHttp200: boolean, status?: number): Reply {
   return {
-    status: errorsWithHttp200 ? 200 : httpStatusFor(code),
+    status: errorsWithHttp200 ? 200 : status ?? httpStatusFor(code),
     code,
     body: { code, errorMessage: message },
   }

@@ -21,7 +21,10 @@ export interface ActiveFault {
   kind: FaultKind
   ms: number
   status: number
+  /** business_error only: the status replacing the code's usual one. */
+  statusOverride: number | undefined
   code: number
+  userId: string | undefined
   /** Requests left before expiry; Infinity until cleared. */
   remaining: number
 }
@@ -45,8 +48,12 @@ export function normalizeFault (input: unknown): ActiveFault {
   if (spec.endpoint !== undefined && (typeof spec.endpoint !== 'string' || !(spec.endpoint === '*' || spec.endpoint.startsWith('/')))) {
     throw new TypeError("fault.endpoint must be '*' or a path starting with '/'")
   }
-  const status = nonNegativeInt(spec.status, 'status') ?? DEFAULT_FAULT_STATUS
-  if (status < 500 || status > 599) throw new TypeError('fault.status must be a 5xx status')
+  const given = nonNegativeInt(spec.status, 'status')
+  const status = given ?? DEFAULT_FAULT_STATUS
+  if (kind === 'business_error' ? status < 200 || status > 599 : status < 500 || status > 599) {
+    throw new TypeError(kind === 'business_error' ? 'fault.status must be an HTTP status from 200 to 599' : 'fault.status must be a 5xx status')
+  }
+  if (spec.userId !== undefined && (typeof spec.userId !== 'string' || spec.userId === '')) throw new TypeError('fault.userId must be a non-empty string')
   const code = nonNegativeInt(spec.code, 'code') ?? DEFAULT_FAULT_CODE
   if (code === 0 || code === 200) throw new TypeError('fault.code must be an error code, not a success code')
   const times = nonNegativeInt(spec.times, 'times')
@@ -57,7 +64,9 @@ export function normalizeFault (input: unknown): ActiveFault {
     kind,
     ms: nonNegativeInt(spec.ms, 'ms') ?? (kind === 'drip' ? DEFAULT_DRIP_MS : DEFAULT_LATENCY_MS),
     status,
+    statusOverride: kind === 'business_error' ? given : undefined,
     code,
+    userId: spec.userId as string | undefined,
     remaining: times ?? Infinity,
   }
 }
@@ -75,13 +84,14 @@ export class FaultStore {
 
   /**
    * Takes the fault for this request, if any, consuming one use. wrong_user only makes sense where a
-   * token is issued, so it is skipped (and not consumed) elsewhere.
+   * token is issued, so it is skipped (and not consumed) elsewhere; a fault for one user skips the others.
    */
-  take (path: string, port: number, issuesTokens: boolean): ActiveFault | undefined {
+  take (path: string, port: number, issuesTokens: boolean, userId: string | undefined): ActiveFault | undefined {
     const index = this.#faults.findIndex(
       (f) =>
         (f.endpoint === '*' || f.endpoint === path) &&
         (f.port === undefined || f.port === port) &&
+        (f.userId === undefined || f.userId === userId) &&
         (f.kind !== 'wrong_user' || issuesTokens)
     )
     const fault = this.#faults[index]

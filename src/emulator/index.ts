@@ -30,6 +30,8 @@ export {
   LEGACY_EXPIRE_PATH,
   LEGACY_GET_TOKEN_PATH,
   USER_GET_PATH,
+  USER_RESTORE_PATH,
+  USER_SOFT_DELETE_PATH,
   USER_UPDATE_PATH,
 } from './routes.ts'
 
@@ -78,6 +80,8 @@ export async function startEmulator (opts: EmulatorOptions = {}): Promise<Emulat
       await listenerAt(portIndex).start()
     },
     setAppSecret: (secret) => core.setAppSecret(secret),
+    softDelete: (userIds) => { core.state.softDelete(userIds) },
+    restore: (userIds) => { core.state.restore(userIds) },
     async close () {
       if (closed) return
       closed = true

@@ -27,6 +27,8 @@ export const ISSUE_PATH = '/v4/auth/access-token/issue'
 export const EXPIRE_PATH = '/v4/auth/access-token/expire'
 export const USER_GET_PATH = '/v4/user/get'
 export const USER_UPDATE_PATH = '/v4/user/update'
+export const USER_SOFT_DELETE_PATH = '/v4/user/soft-delete'
+export const USER_RESTORE_PATH = '/v4/user/restore'
 export const LEGACY_GET_TOKEN_PATH = '/user/getToken.json'
 export const LEGACY_EXPIRE_PATH = '/user/token/expire.json'
 
@@ -38,8 +40,8 @@ function legacyOk (fields: Record<string, unknown> = {}): Reply {
   return { status: 200, code: 200, success: true, body: { code: 200, ...fields } }
 }
 
-/** Best-effort userId from a body the fault path never validated. */
-function looseUserId (req: RouteRequest): string {
+/** Best-effort userId from a body nothing validated yet (JSON or a legacy form); undefined if none. */
+export function bodyUserId (req: RouteRequest): string | undefined {
   try {
     const parsed: unknown = JSON.parse(req.body)
     if (parsed && typeof parsed === 'object' && 'userId' in parsed && typeof parsed.userId === 'string') {
@@ -48,7 +50,11 @@ function looseUserId (req: RouteRequest): string {
   } catch {
     // not JSON: maybe a legacy form body
   }
-  return new URLSearchParams(req.body).get('userId') ?? 'user'
+  return new URLSearchParams(req.body).get('userId') ?? undefined
+}
+
+function looseUserId (req: RouteRequest): string {
+  return bodyUserId(req) ?? 'user'
 }
 
 const issueBody = (userId: string, accessToken: string) => ({ code: 0, result: { userId, accessToken } })
@@ -111,6 +117,26 @@ const userUpdate: Route = {
   fakeSuccess: () => ({ code: 0 }),
 }
 
+const softDelete: Route = {
+  path: USER_SOFT_DELETE_PATH,
+  handle (req, state) {
+    const body = v.parseJsonBody(req.headers, req.body)
+    const userIds = v.userIdList(body.userIds, 'userIds', v.MAX_USER_IDS_PER_SOFT_DELETE)
+    return ok({ operationId: state.softDelete(userIds) })
+  },
+  fakeSuccess: () => ({ code: 0, result: { operationId: 'op' } }),
+}
+
+const restore: Route = {
+  path: USER_RESTORE_PATH,
+  handle (req, state) {
+    const body = v.parseJsonBody(req.headers, req.body)
+    state.restore(v.userIdList(body.userIds, 'userIds', v.MAX_USER_IDS_PER_SOFT_DELETE))
+    return ok()
+  },
+  fakeSuccess: () => ({ code: 0 }),
+}
+
 const legacyGetToken: Route = {
   path: LEGACY_GET_TOKEN_PATH,
   handle (req, state) {
@@ -138,5 +164,5 @@ const legacyExpire: Route = {
 }
 
 export const ROUTES: ReadonlyMap<string, Route> = new Map(
-  [issue, expire, userGet, userUpdate, legacyGetToken, legacyExpire].map((r) => [r.path, r])
+  [issue, expire, userGet, userUpdate, softDelete, restore, legacyGetToken, legacyExpire].map((r) => [r.path, r])
 )

@@ -10,7 +10,7 @@ import type { Core } from './core.ts'
 import { BusinessError, errorReply, type Reply } from './errors.ts'
 import type { ActiveFault } from './faults.ts'
 import { drip, flattenHeaders, pathOf, readBody, resetConnection, sendJson, sendMalformed } from './http-io.ts'
-import { ROUTES, type Route, type RouteRequest } from './routes.ts'
+import { bodyUserId, ROUTES, type Route, type RouteRequest } from './routes.ts'
 import { verifySignature } from './signature.ts'
 import { checkRequestId } from './validate.ts'
 
@@ -68,7 +68,7 @@ function serve (core: Core, route: Route, request: RouteRequest): Reply {
     checkRequestId(request.headers)
     return route.handle(request, core.state)
   } catch (err) {
-    if (err instanceof BusinessError) return errorReply(err.code, err.message, core.errorsWithHttp200)
+    if (err instanceof BusinessError) return errorReply(err.code, err.message, core.errorsWithHttp200, err.status)
     throw err
   }
 }
@@ -88,7 +88,7 @@ async function applyFault (core: Core, ex: Exchange, route: Route, fault: Active
       reply(core, ex, rateLimitedReply(core, 1000))
       return true
     case 'business_error':
-      reply(core, ex, errorReply(fault.code, `injected business error ${fault.code}`, core.errorsWithHttp200))
+      reply(core, ex, errorReply(fault.code, `injected business error ${fault.code}`, core.errorsWithHttp200, fault.statusOverride))
       return true
     case 'hang':
       // Never answer; close() destroys the socket.
@@ -138,7 +138,7 @@ async function handle (core: Core, port: number, req: IncomingMessage, res: Serv
   }
   if (raw.tooLarge) return reply(core, ex, errorReply(1005, 'request body too large', core.errorsWithHttp200))
 
-  const fault = core.faults.take(path, port, route.tokenBody !== undefined)
+  const fault = core.faults.take(path, port, route.tokenBody !== undefined, bodyUserId({ headers: req.headers, body: raw.text }))
   if (fault && (await applyFault(core, ex, route, fault))) return
   if (core.lifetime.signal.aborted) return
   reply(core, ex, serve(core, route, { headers: req.headers, body: raw.text }))

@@ -39,13 +39,20 @@ export function formatCreatedAt (ms: number): string {
 export interface StateOptions {
   maxUsers: number
   tokenTtlMs: number
+  /** How an issue for a soft-deleted user is refused (undocumented upstream). */
+  softDeletedAnswer: { code: number, status: number }
 }
+
+export const DEFAULT_SOFT_DELETED_ANSWER = { code: 99403, status: 403 } as const
 
 export class EmulatorState {
   #users = new Map<string, UserRecord>()
   #tokens = new Map<string, TokenRecord>()
   /** Per user: tokens issued before this instant (ms) are revoked (access-token/expire). */
   #revokedBefore = new Map<string, number>()
+  /** Soft-deleted users: no token works and none is issued until a restore. */
+  #softDeleted = new Set<string>()
+  #operations = 0
   #secretEpoch = 0
   #opts: StateOptions
 
@@ -70,6 +77,10 @@ export class EmulatorState {
 
   /** Registers the user if new (or updates the profile), then issues a fresh token; old tokens stay valid. */
   issueToken (userId: string, name: string, avatarUrl: string | undefined, now = Date.now()): string {
+    if (this.#softDeleted.has(userId)) {
+      const { code, status } = this.#opts.softDeletedAnswer
+      throw new BusinessError(code, 'user is soft-deleted', status)
+    }
     this.upsertUser(userId, name, avatarUrl, now)
     return this.storeToken(userId, now)
   }
@@ -107,6 +118,19 @@ export class EmulatorState {
     }
   }
 
+  /** Returns an operation id, as the platform does. */
+  softDelete (userIds: readonly string[]): string {
+    for (const userId of userIds) this.#softDeleted.add(userId)
+    return `op${++this.#operations}`
+  }
+
+  /** The user may obtain tokens again; tokens from before the soft delete stay invalid. */
+  restore (userIds: readonly string[], now = Date.now()): void {
+    for (const userId of userIds) {
+      if (this.#softDeleted.delete(userId)) this.revokeBefore([userId], now)
+    }
+  }
+
   /** Console secret rotation: every token issued so far becomes invalid. */
   rotateSecret (): void {
     this.#secretEpoch += 1
@@ -116,6 +140,7 @@ export class EmulatorState {
     const record = this.#tokens.get(token)
     if (!record) return { valid: false, reason: 'unknown' }
     const { userId } = record
+    if (this.#softDeleted.has(userId)) return { valid: false, userId, reason: 'soft_deleted' }
     const cutoff = this.#revokedBefore.get(userId)
     if (record.secretEpoch !== this.#secretEpoch || (cutoff !== undefined && record.issuedAt < cutoff)) {
       return { valid: false, userId, reason: 'revoked' }
@@ -131,5 +156,6 @@ export class EmulatorState {
     this.#users.clear()
     this.#tokens.clear()
     this.#revokedBefore.clear()
+    this.#softDeleted.clear()
   }
 }

@@ -28,6 +28,12 @@ export interface EmulatorOptions {
   retryAfterOn429?: boolean
   /** Legacy variant: business errors answered with HTTP 200 + non-zero code; default false = mapped statuses. */
   errorsWithHttp200?: boolean
+  /**
+   * How an issue for a soft-deleted user is answered. Nexconn documents that such a user "can no
+   * longer obtain access tokens" but not the code or status: the default (HTTP 403, code 99403) is a
+   * placeholder, so tests can try every plausible variant.
+   */
+  softDeletedAnswer?: { code: number; status: number }
   /** Library mode logs nothing unless given a logger. */
   logger?: Logger
 }
@@ -51,10 +57,12 @@ export interface FaultSpec {
   kind: FaultKind
   /** latency: added delay (default 1000); drip: delay between bytes (default 100). */
   ms?: number
-  /** kind 'status': HTTP status 500..599 (default 503). */
+  /** kind 'status': HTTP status 500..599 (default 503); kind 'business_error': any 200..599 (default: the code's usual one). */
   status?: number
-  /** kind 'business_error': business code (default 1000), answered with its mapped HTTP status. */
+  /** kind 'business_error': business code (default 1000), answered with its mapped HTTP status unless `status` is given. */
   code?: number
+  /** Only requests whose body names this userId (a per-user answer); omitted = every request. */
+  userId?: string
   /** Apply to the next N matching requests only, then expire (default: until cleared). */
   times?: number
 }
@@ -88,7 +96,7 @@ export interface RecordedRequest {
   at: number
 }
 
-export type TokenStatus = { valid: boolean; userId?: string; reason?: 'unknown' | 'expired' | 'revoked' }
+export type TokenStatus = { valid: boolean; userId?: string; reason?: 'unknown' | 'expired' | 'revoked' | 'soft_deleted' }
 
 export interface UserProfile {
   name: string
@@ -110,5 +118,8 @@ export interface Emulator {
   pause(portIndex: number): Promise<void>
   resume(portIndex: number): Promise<void>
   setAppSecret(secret: string): void
+  /** As `/v4/user/soft-delete` does: tokens stop working and none is issued until a restore. */
+  softDelete(userIds: string[]): void
+  restore(userIds: string[]): void
   close(): Promise<void>
 }

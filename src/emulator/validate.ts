@@ -8,6 +8,8 @@ import { BusinessError } from './errors.ts'
 export const MAX_USER_ID_BYTES = 64
 export const MAX_NAME_CHARS = 64
 export const MAX_AVATAR_URL_BYTES = 1024
+/** `/v4/user/soft-delete` and `/v4/user/restore` take up to 100 users. */
+export const MAX_USER_IDS_PER_SOFT_DELETE = 100
 export const MAX_USER_IDS_PER_EXPIRE = 20
 export const MAX_REQUEST_ID_CHARS = 36
 
@@ -85,10 +87,10 @@ export function avatarUrl (value: unknown, field = 'avatarUrl'): string | undefi
 }
 
 /** 1..20 valid user IDs. */
-export function userIdList (value: unknown, field = 'userIds'): string[] {
+export function userIdList (value: unknown, field = 'userIds', max = MAX_USER_IDS_PER_EXPIRE): string[] {
   if (!Array.isArray(value) || value.length === 0) throw new BusinessError(1002, `${field} must be a non-empty array`)
-  if (value.length > MAX_USER_IDS_PER_EXPIRE) {
-    throw new BusinessError(1005, `${field} holds more than ${MAX_USER_IDS_PER_EXPIRE} user IDs`)
+  if (value.length > max) {
+    throw new BusinessError(1005, `${field} holds more than ${max} user IDs`)
   }
   return value.map((id: unknown) => userId(id, field))
 }

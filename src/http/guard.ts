@@ -11,6 +11,7 @@ import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.ts'
 import { BrokerError, isBrokerError } from '../errors.ts'
+import { RedisBreaker } from '../redis/breaker.ts'
 import type { RedisClient } from '../redis/client.ts'
 
 const WINDOW_MS = 60_000
@@ -38,7 +39,7 @@ export class FailureLimiter {
   readonly #local = new LRUCache<string, number>({ max: 50_000, ttl: WINDOW_MS })
   /** The fleet-wide count last read from Redis, per address and window. */
   readonly #remote = new LRUCache<string, number>({ max: 50_000, ttl: REMOTE_READ_MS })
-  #redisSkipUntil = 0
+  readonly #breaker = new RedisBreaker({ skipMs: REMOTE_READ_MS })
 
   constructor (max: number, redis: RedisClient | undefined, prefix: string) {
     this.#max = max
@@ -60,13 +61,9 @@ export class FailureLimiter {
   }
 
   async #fromRedis<T> (operation: (redis: RedisClient) => Promise<T>): Promise<T | undefined> {
-    if (this.#redis === undefined || Date.now() < this.#redisSkipUntil) return undefined
-    try {
-      return await operation(this.#redis)
-    } catch {
-      this.#redisSkipUntil = Date.now() + REMOTE_READ_MS
-      return undefined
-    }
+    const redis = this.#redis
+    if (redis === undefined) return undefined
+    return await this.#breaker.attempt(async () => await operation(redis), undefined)
   }
 
   /** Throws `rate_limited` once the IP has failed too often in this window. */

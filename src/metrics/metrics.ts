@@ -23,13 +23,14 @@ export class Metrics {
   readonly httpDuration = new Histogram({ name: 'ctb_http_request_duration_seconds', help: 'HTTP request duration by route and status class.', labelNames: ['method', 'route', 'status_class'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly tokenRequests = new Counter({ name: 'ctb_token_requests_total', help: 'Token requests by outcome: memory_hit, store_hit, issued, refreshed, waited (single flight), refreshed_ahead, force_refresh_throttled, or error.', labelNames: ['outcome'], registers: [this.registry] })
   readonly tokenErrors = new Counter({ name: 'ctb_token_errors_total', help: 'Failed token requests by error code.', labelNames: ['code'], registers: [this.registry] })
-  readonly nexconnDuration = new Histogram({ name: 'ctb_nexconn_call_duration_seconds', help: 'Nexconn attempts by endpoint, domain, outcome and business code.', labelNames: ['endpoint', 'domain', 'outcome', 'business_code'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
+  readonly nexconnDuration = new Histogram({ name: 'ctb_nexconn_call_duration_seconds', help: 'Nexconn attempts by endpoint, domain, outcome and business code (a code the broker knows, other, or none).', labelNames: ['endpoint', 'domain', 'outcome', 'business_code'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly quotaWait = new Histogram({ name: 'ctb_nexconn_quota_wait_seconds', help: 'Time calls waited for the Nexconn quota, by endpoint and whether they were admitted.', labelNames: ['endpoint', 'admitted'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
   readonly domainHealthy = new Gauge({ name: 'ctb_nexconn_domain_healthy', help: '1 while a Nexconn domain is healthy, 0 while it is demoted.', labelNames: ['domain'], registers: [this.registry] })
   readonly decryptFailures = new Counter({ name: 'ctb_cache_decrypt_failures_total', help: 'Cached tokens that failed to decrypt (tampered, moved or sealed by an unknown key) and were dropped.', registers: [this.registry] })
   readonly storeErrors = new Counter({ name: 'ctb_cache_store_errors_total', help: 'Cache store operations that failed or were skipped while Redis was unavailable.', registers: [this.registry] })
   readonly jwksFetches = new Counter({ name: 'ctb_jwks_fetches_total', help: 'JWKS fetches by result.', labelNames: ['result'], registers: [this.registry] })
   readonly jwtVerifications = new Counter({ name: 'ctb_jwt_verifications_total', help: 'JWT verifications by outcome: ok, cached, or the rejection reason.', labelNames: ['outcome'], registers: [this.registry] })
+  readonly webhookRefusals = new Counter({ name: 'ctb_webhook_refusals_total', help: 'Webhook calls refused, by reason: missing_parameter, malformed_parameter, app_key_mismatch, bad_signature, stale, future, replayed.', labelNames: ['reason'], registers: [this.registry] })
   readonly redisUp = new Gauge({ name: 'ctb_redis_up', help: '1 while Redis is connected, 0 while not (absent without Redis).', registers: [this.registry] })
 
   constructor () {
@@ -54,7 +55,7 @@ export class Metrics {
   nexconnHooks (domainLabel: (url: string) => string): NexconnHooks {
     return {
       onAttempt: (e) => {
-        this.nexconnDuration.observe({ endpoint: e.endpoint, domain: domainLabel(e.domain), outcome: safe(e.outcome), business_code: safe(e.businessCode) }, e.durationMs / 1000)
+        this.nexconnDuration.observe({ endpoint: e.endpoint, domain: domainLabel(e.domain), outcome: safe(e.outcome), business_code: e.codeLabel }, e.durationMs / 1000)
       },
       onQuotaWait: (e) => { this.quotaWait.observe({ endpoint: e.endpoint, admitted: String(e.admitted) }, e.waitedMs / 1000) },
       onDomainState: (e) => { this.domainHealthy.set({ domain: domainLabel(e.domain) }, e.state === 'healthy' ? 1 : 0) }

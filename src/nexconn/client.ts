@@ -4,9 +4,10 @@
  *
  *   plan domains → for each attempt: acquire quota slot → sign → attempt (undici) → classify
  *     ok                 → domain healthy, return
- *     rejected (4xx biz) → domain healthy, throw (never retried: every domain would say the same)
- *     429 / 1008        → shared back-off, then one more try if the deadline allows
+ *     rejected           → domain healthy, throw (never retried: every domain would say the same)
+ *     429 / 1008         → shared back-off, then one more try if the deadline allows
  *     domain failure     → demote the domain, next domain
+ *     request failure    → the server failed this call only: next domain, none demoted, no second round
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
@@ -15,7 +16,7 @@ import type { Config } from '../config.ts'
 import { NexconnError, type NexconnFailure } from '../errors.ts'
 import { DomainSet } from './domains.ts'
 import { Quota } from './quota.ts'
-import { classify, issuedToken } from './responses.ts'
+import { classify, issuedToken, KNOWN_CODES } from './responses.ts'
 import { requestIdFor, signedHeaders } from './signing.ts'
 import { attempt, createPool, type AttemptResult } from './transport.ts'
 import { checkText, checkUserId, MAX_AVATAR_URL_BYTES, MAX_NAME_CHARS } from './input.ts'
@@ -28,6 +29,13 @@ interface Target { pool: Pool, basePath: string }
 const OVERALL_FAILURES: ReadonlySet<NexconnFailure> = new Set(['unavailable', 'invalid_response', 'credentials', 'not_enabled'])
 /** An operator must fix these; logged at error level once per change. */
 const OPERATOR_PROBLEMS: ReadonlySet<NexconnFailure> = new Set(['credentials', 'not_enabled'])
+/**
+ * Retry-After when the server failed one request on every domain: a glitch may pass, but a client
+ * retrying every second would only repeat a failure that is probably about this user.
+ */
+export const SERVER_ERROR_RETRY_AFTER_S = 30
+/** Unknown business codes are logged once each; past this many distinct ones, no more lines. */
+const MAX_LOGGED_UNKNOWN_CODES = 100
 
 export function createNexconnClient (config: Config['nexconn'], deps: NexconnDeps): NexconnClient {
   return new Client(config, deps)
@@ -42,6 +50,8 @@ class Client implements NexconnClient {
   readonly #domains: DomainSet
   readonly #targets: Target[]
   readonly #quota: Quota
+  readonly #userDisabledCodes: ReadonlySet<number>
+  readonly #loggedUnknownCodes = new Set<number>()
   #lastCallFailed = false
   #operatorProblem: NexconnFailure | undefined
   #closed = false
@@ -49,6 +59,7 @@ class Client implements NexconnClient {
   constructor (config: Config['nexconn'], deps: NexconnDeps) {
     if (config.appKey === '' || config.appSecret === '') throw new Error('Nexconn client: App Key and App Secret are required')
     this.#config = config
+    this.#userDisabledCodes = new Set(config.userDisabledCodes)
     const defaults = defaultTuning(config)
     this.#tuning = { ...defaults, ...deps.tuning, limits: { ...defaults.limits, ...deps.tuning?.limits } }
     this.#logger = deps.logger.child({ component: 'nexconn' })
@@ -172,11 +183,16 @@ class Client implements NexconnClient {
     call: { order: number[], deadlineAt: number, signal: AbortSignal, caller: AbortSignal | undefined, requestId: string }
   ): Promise<T> {
     const outcomes: AttemptOutcome[] = []
+    /** Set when the last failure was about this request, not the domain: it decides the error. */
+    let requestFailure: AttemptOutcome | undefined
     let rateLimitRetried = false
     let attempts = 0
     while (attempts < this.#tuning.maxAttempts) {
       const index = call.order[attempts % call.order.length] ?? 0
-      if (attempts > 0 && attempts % call.order.length === 0 && !await this.#pause(call)) break
+      if (attempts > 0 && attempts % call.order.length === 0) {
+        // A failure about this request is not worth a second round: every domain has had its chance.
+        if (requestFailure !== undefined || !await this.#pause(call)) break
+      }
       if (attempts > 0 && call.deadlineAt - this.#now() < this.#tuning.minAttemptMs) break
 
       let lease
@@ -207,8 +223,8 @@ class Client implements NexconnClient {
       const durationMs = this.#now() - started
       const domain = this.#domains.label(index)
 
-      const decision = this.#decide(result, accept)
-      this.#hook(() => this.#hooks.onAttempt?.({ endpoint, domain, durationMs, ...decision.metric }))
+      const decision = this.#decide(endpoint, result, accept)
+      this.#hook(() => this.#hooks.onAttempt?.({ endpoint, domain, durationMs, ...decision.metric, codeLabel: this.#codeLabel(decision.metric.businessCode) }))
       if (decision.kind === 'ok') {
         this.#domains.succeeded(index)
         return decision.value
@@ -230,36 +246,48 @@ class Client implements NexconnClient {
         continue
       }
       outcomes.push(decision.metric.outcome)
-      this.#logger.debug({ requestId: call.requestId, endpoint, domain, outcome: decision.metric.outcome, code: decision.detail, ...decision.codes }, 'nexconn attempt failed')
-      // A timeout only says something about the domain if it had the full per-attempt time: the
-      // tail end of a call's deadline is no verdict on a healthy primary.
-      if (decision.metric.outcome !== 'timeout' || timeoutMs >= this.#config.timeoutMs) this.#domains.failed(index, decision.metric.outcome)
+      this.#logger.debug({ requestId: call.requestId, endpoint, domain, outcome: decision.metric.outcome, code: decision.detail, scope: decision.kind, ...decision.codes }, 'nexconn attempt failed')
+      if (decision.kind === 'request_failure') {
+        // The domain answered: it is healthy, whatever it thought of this request.
+        this.#domains.succeeded(index)
+        requestFailure = decision.metric.outcome
+      } else {
+        requestFailure = undefined
+        // A timeout only says something about the domain if it had the full per-attempt time: the
+        // tail end of a call's deadline is no verdict on a healthy primary.
+        if (decision.metric.outcome !== 'timeout' || timeoutMs >= this.#config.timeoutMs) this.#domains.failed(index, decision.metric.outcome)
+      }
       attempts++
     }
     if (call.caller?.aborted === true) throw call.caller.reason
+    if (requestFailure === 'business_error') {
+      throw new NexconnError('server_error', `Nexconn failed ${endpoint} for this request on every domain tried.`, { retryAfterS: SERVER_ERROR_RETRY_AFTER_S })
+    }
     if (outcomes.length > 0 && outcomes.every((outcome) => outcome === 'invalid_response')) {
       throw new NexconnError('invalid_response', `Nexconn answered ${endpoint} with responses the broker cannot use.`, { retryAfterS: 1 })
     }
     throw new NexconnError('unavailable', `Nexconn could not be reached for ${endpoint} within the deadline (${outcomes.length} attempt(s)).`, { retryAfterS: 1 })
   }
 
-  #decide<T> (result: AttemptResult, accept: (body: Record<string, unknown>) => T | undefined):
+  #decide<T> (endpoint: string, result: AttemptResult, accept: (body: Record<string, unknown>) => T | undefined):
   | { kind: 'ok', value: T, metric: { outcome: 'ok', businessCode: number, httpStatus: number } }
   | { kind: 'rejected', error: NexconnError, metric: { outcome: 'business_error', businessCode?: number, httpStatus: number } }
   | { kind: 'rate_limited', backoffMs: number, codes: { businessCode?: number, httpStatus: number }, metric: { outcome: 'business_error' | 'http_error', businessCode?: number, httpStatus: number } }
-  | { kind: 'failed', detail: string, codes: { businessCode?: number, httpStatus?: number }, metric: { outcome: AttemptOutcome, businessCode?: number, httpStatus?: number } } {
+  | { kind: 'domain_failure' | 'request_failure', detail: string, codes: { businessCode?: number, httpStatus?: number }, metric: { outcome: AttemptOutcome, businessCode?: number, httpStatus?: number } } {
     if (result.kind === 'failure') {
-      return { kind: 'failed', detail: result.code, codes: {}, metric: { outcome: result.outcome } }
+      return { kind: 'domain_failure', detail: result.code, codes: {}, metric: { outcome: result.outcome } }
     }
-    const c = classify(result.status, result.body, result.retryAfter, this.#now())
+    const c = classify(result.status, result.body, result.retryAfter, this.#now(), { userDisabledCodes: this.#userDisabledCodes })
     const codes = { ...(c.businessCode === undefined ? {} : { businessCode: c.businessCode }), httpStatus: c.httpStatus }
     switch (c.kind) {
       case 'ok': {
         const value = accept(c.body)
-        if (value === undefined) return { kind: 'failed', detail: 'UNUSABLE_ANSWER', codes, metric: { outcome: 'invalid_response', ...codes } }
+        // A well-formed success we cannot use (no token, another user's): about this call, not the domain.
+        if (value === undefined) return { kind: 'request_failure', detail: 'UNUSABLE_ANSWER', codes, metric: { outcome: 'invalid_response', ...codes } }
         return { kind: 'ok', value, metric: { outcome: 'ok', businessCode: c.businessCode, httpStatus: c.httpStatus } }
       }
       case 'rejected':
+        this.#logUnknownCode(endpoint, c.businessCode, c.httpStatus, c.message)
         return { kind: 'rejected', error: rejection(c.reason, codes), metric: { outcome: 'business_error', ...codes } }
       case 'rate_limited':
         return {
@@ -268,9 +296,27 @@ class Client implements NexconnClient {
           codes,
           metric: { outcome: c.businessCode === undefined ? 'http_error' : 'business_error', ...codes }
         }
+      case 'request_failure':
+        this.#logUnknownCode(endpoint, c.businessCode, c.httpStatus, c.message)
+        return { kind: 'request_failure', detail: c.outcome, codes, metric: { outcome: c.outcome, ...codes } }
       case 'domain_failure':
-        return { kind: 'failed', detail: c.outcome, codes, metric: { outcome: c.outcome, ...codes } }
+        return { kind: 'domain_failure', detail: c.outcome, codes, metric: { outcome: c.outcome, ...codes } }
     }
+  }
+
+  /** Metrics label of a business code: the codes the broker knows (or was told of), else `other`. */
+  #codeLabel (code: number | undefined): string {
+    if (code === undefined) return 'none'
+    return KNOWN_CODES.has(code) || this.#userDisabledCodes.has(code) ? String(code) : 'other'
+  }
+
+  /** One warning per business code the broker does not know, with what Nexconn said of it. */
+  #logUnknownCode (endpoint: string, code: number | undefined, httpStatus: number, message: string | undefined): void {
+    if (code === undefined || KNOWN_CODES.has(code) || this.#userDisabledCodes.has(code)) return
+    if (this.#loggedUnknownCodes.has(code) || this.#loggedUnknownCodes.size >= MAX_LOGGED_UNKNOWN_CODES) return
+    this.#loggedUnknownCodes.add(code)
+    this.#logger.warn({ endpoint, businessCode: code, httpStatus, nexconnMessage: message },
+      'nexconn answered with a business code the broker does not know; if it means the user is soft-deleted or blocked, add it to NEXCONN_USER_DISABLED_CODES')
   }
 
   /** Waits before another round over the domains; false if the call ran out of time meanwhile. */
@@ -336,7 +382,10 @@ const REJECTION_MESSAGES: Record<NexconnFailure, string> = {
   bad_parameter: 'Nexconn refused a parameter of the call.',
   user_limit: 'The Nexconn app has reached its registered-user limit.',
   not_enabled: 'The Nexconn service is not enabled for this app.',
-  invalid_response: 'Nexconn answered with a response the broker cannot use.'
+  invalid_response: 'Nexconn answered with a response the broker cannot use.',
+  user_disabled: 'Nexconn does not issue tokens for this user (soft-deleted or blocked).',
+  refused: 'Nexconn refused the call with a code the broker does not know.',
+  server_error: 'Nexconn failed the call.'
 }
 
 function rejection (reason: NexconnFailure, codes: { businessCode?: number, httpStatus: number }): NexconnError {

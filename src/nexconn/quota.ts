@@ -1,16 +1,19 @@
 /**
  * Keeps the calls to each Nexconn endpoint under its per-App-Key limit. Calls over the rate wait in
  * a bounded FIFO queue per endpoint until a slot frees up or their deadline leaves too little time
- * for an attempt; then they fail with the retryable `rate_limited`.
+ * for an attempt; then they fail with the retryable `rate_limited`. A call whose expected wait
+ * (the callers ahead of it, at the endpoint's rate) already exceeds its deadline is turned away at
+ * once, so the queue never holds more than the quota can serve in one deadline.
  *
  * With Redis the window is shared by every replica; without it (or while Redis fails) each replica
- * keeps its own. A Redis problem never fails a call: every Redis step is raced against a short
- * timeout, and after a failure Redis is left alone for a moment while the in-process window rules.
+ * keeps its own. A Redis problem never fails a call: every Redis step is bounded, and after a
+ * failure Redis is left alone for a moment (`redis/breaker.ts`) while the in-process window rules.
  */
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { NexconnError } from '../errors.ts'
+import { RedisBreaker } from '../redis/breaker.ts'
 import { MemoryWindow, type Decision } from './quota-window.ts'
 import { RedisWindow } from './quota-redis.ts'
 
@@ -53,8 +56,8 @@ interface Waiter {
 }
 
 interface Gate {
-  queue: Waiter[]
-  head: number
+  /** Live waiters in arrival order; a settled waiter is deleted at once (Map: O(1), ordered). */
+  waiters: Map<string, Waiter>
   running: boolean
   wake: (() => void) | undefined
   /** The head waits for slots that are still in flight: only a release tells when one frees. */
@@ -70,15 +73,29 @@ export class Quota {
   readonly #redis: RedisWindow | undefined
   readonly #gates = new Map<string, Gate>()
   readonly #instance = randomUUID().slice(0, 8)
+  readonly #breaker: RedisBreaker
   #counter = 0
-  #redisDownUntil = 0
-  #redisHealthy = true
   #closed = false
 
   constructor (opts: QuotaOptions) {
     this.#opts = opts
     this.#memory = new MemoryWindow(opts.windowMs)
     this.#redis = opts.redis === undefined ? undefined : new RedisWindow(opts.redis, opts.redisPrefix, opts.windowMs, opts.holdMs)
+    this.#breaker = new RedisBreaker({
+      skipMs: opts.redisRetryMs,
+      timeoutMs: opts.redisTimeoutMs,
+      now: opts.now,
+      onDown: (err) => {
+        opts.logger.warn({ err: { message: (err as Error)?.message, code: (err as { code?: unknown })?.code } },
+          'nexconn quota: Redis unavailable, limiting calls per replica until it is back')
+      },
+      onUp: () => { opts.logger.info('nexconn quota: Redis back, limiting calls across replicas again') }
+    })
+  }
+
+  /** Calls waiting for a slot of `endpoint` (settled ones are never counted). */
+  queued (endpoint: string): number {
+    return this.#gates.get(endpoint)?.waiters.size ?? 0
   }
 
   limitOf (endpoint: string): number {
@@ -92,7 +109,9 @@ export class Quota {
     const startBy = deadlineAt - this.#opts.minAttemptMs
     if (this.#closed) return Promise.reject(new NexconnError('unavailable', 'The Nexconn client is closed.'))
     if (signal.aborted) return Promise.reject(signal.reason)
-    if (gate.queue.length - gate.head >= this.#opts.maxQueue || now >= startBy) {
+    // The callers ahead are admitted at the endpoint's rate at best: past its deadline, waiting is pointless.
+    const expectedWaitMs = (gate.waiters.size / this.limitOf(endpoint)) * this.#opts.windowMs
+    if (gate.waiters.size >= this.#opts.maxQueue || now + expectedWaitMs >= startBy) {
       this.#report(endpoint, 0, false)
       return Promise.reject(this.#rateLimited(endpoint, gate, 0))
     }
@@ -106,7 +125,7 @@ export class Quota {
         clearTimeout(timer)
         signal.removeEventListener('abort', abort)
       }
-      gate.queue.push(waiter)
+      gate.waiters.set(waiter.id, waiter)
       void this.#pump(endpoint, gate)
     })
   }
@@ -114,36 +133,30 @@ export class Quota {
   /** After a Nexconn 429 / 1008: every call to this endpoint, on every replica, waits `ms`. */
   async backoff (endpoint: string, ms: number): Promise<void> {
     this.#memory.backoff(endpoint, this.#opts.now() + ms)
-    if (this.#redis === undefined || !this.#redisUsable()) return
-    try {
-      await this.#bounded(this.#redis.backoff(endpoint, ms))
-    } catch (err) {
-      this.#redisFailed(err)
-    }
+    const redis = this.#redis
+    if (redis === undefined) return
+    await this.#breaker.attempt(async () => { await redis.backoff(endpoint, ms) }, undefined)
   }
 
   /** Rejects every waiter; later acquisitions fail. */
   close (): void {
     this.#closed = true
     for (const [endpoint, gate] of this.#gates) {
-      for (let i = gate.head; i < gate.queue.length; i++) {
-        const waiter = gate.queue[i]
-        if (waiter !== undefined) this.#drop(endpoint, gate, waiter, new NexconnError('unavailable', 'The Nexconn client is closed.'))
-      }
+      for (const waiter of [...gate.waiters.values()]) this.#drop(endpoint, gate, waiter, new NexconnError('unavailable', 'The Nexconn client is closed.'))
     }
   }
 
   #gate (endpoint: string): Gate {
     let gate = this.#gates.get(endpoint)
     if (gate === undefined) {
-      gate = { queue: [], head: 0, running: false, wake: undefined, awaitingRelease: false }
+      gate = { waiters: new Map(), running: false, wake: undefined, awaitingRelease: false }
       this.#gates.set(endpoint, gate)
     }
     return gate
   }
 
   #rateLimited (endpoint: string, gate: Gate, knownWaitMs: number): NexconnError {
-    const queued = gate.queue.length - gate.head
+    const queued = gate.waiters.size
     const waitMs = Math.max(knownWaitMs, this.#memory.backoffWait(endpoint, this.#opts.now()), (queued / this.limitOf(endpoint)) * this.#opts.windowMs)
     return new NexconnError('rate_limited', `The Nexconn quota for ${endpoint} could not admit the call before its deadline.`, {
       retryAfterS: Math.max(1, Math.ceil(waitMs / 1000))
@@ -154,6 +167,7 @@ export class Quota {
     if (waiter.done) return
     waiter.done = true
     waiter.cleanup()
+    gate.waiters.delete(waiter.id)
     this.#report(endpoint, this.#opts.now() - waiter.enqueuedAt, false)
     waiter.reject(reason)
     gate.wake?.()
@@ -165,22 +179,15 @@ export class Quota {
     } catch { /* a metrics hook must not break a call */ }
   }
 
-  #firstLive (gate: Gate): Waiter | undefined {
-    while (gate.head < gate.queue.length) {
-      const waiter = gate.queue[gate.head]
-      if (waiter !== undefined && !waiter.done) return waiter
-      gate.head++
-    }
-    gate.queue = []
-    gate.head = 0
-    return undefined
+  #first (gate: Gate): Waiter | undefined {
+    return gate.waiters.values().next().value
   }
 
   async #pump (endpoint: string, gate: Gate): Promise<void> {
     if (gate.running) return
     gate.running = true
     try {
-      for (let waiter = this.#firstLive(gate); waiter !== undefined; waiter = this.#firstLive(gate)) {
+      for (let waiter = this.#first(gate); waiter !== undefined; waiter = this.#first(gate)) {
         const { decision, shared } = await this.#tryAcquire(endpoint, waiter.id)
         if (!decision.ok && waiter.done) continue
         if (decision.ok) {
@@ -192,7 +199,7 @@ export class Quota {
           }
           waiter.done = true
           waiter.cleanup()
-          gate.head++
+          gate.waiters.delete(waiter.id)
           this.#report(endpoint, this.#opts.now() - waiter.enqueuedAt, true)
           waiter.resolve(lease)
           continue
@@ -229,14 +236,14 @@ export class Quota {
     // A back-off this replica knows of (its own 429) applies even if Redis has not heard of it.
     const localBackoff = this.#memory.backoffWait(endpoint, now)
     if (localBackoff > 0) return { decision: { ok: false, waitMs: localBackoff, backoff: true }, shared: false }
-    if (this.#redis !== undefined && this.#redisUsable()) {
+    const redis = this.#redis
+    if (redis !== undefined && this.#breaker.usable()) {
       try {
-        const decision = await this.#bounded(this.#redis.tryAcquire(endpoint, limit, id))
-        this.#redisRecovered()
+        const decision = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, id))
         if (decision.ok) this.#memory.record(endpoint, id)
         return { decision, shared: true }
-      } catch (err) {
-        this.#redisFailed(err)
+      } catch {
+        // The breaker is open now: the in-process window decides.
       }
     }
     return { decision: this.#memory.tryAcquire(endpoint, limit, id, now), shared: false }
@@ -249,42 +256,16 @@ export class Quota {
         if (released) return
         released = true
         this.#memory.release(endpoint, id, sent, this.#opts.now())
-        if (shared && this.#redis !== undefined) {
+        const redis = this.#redis
+        if (shared && redis !== undefined) {
           // Not awaited: a slow Redis must not delay the answer. If this is lost, the slot stays
           // held until `holdMs` passes, which only errs on the safe side.
-          this.#bounded(this.#redis.release(endpoint, id, sent)).catch((err: unknown) => { this.#redisFailed(err) })
+          void this.#breaker.attempt(async () => { await redis.release(endpoint, id, sent) }, undefined)
         }
         // A sent attempt keeps its slot for a window; waking helps only if the queue had no end in view.
         const gate = this.#gates.get(endpoint)
         if (gate !== undefined && (!sent || gate.awaitingRelease)) gate.wake?.()
       }
     }
-  }
-
-  #redisUsable (): boolean {
-    return this.#opts.now() >= this.#redisDownUntil
-  }
-
-  #bounded<T> (promise: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error('quota command timed out')) }, this.#opts.redisTimeoutMs)
-      timer.unref()
-    })
-    return Promise.race([promise, timeout]).finally(() => { clearTimeout(timer) })
-  }
-
-  #redisFailed (err: unknown): void {
-    this.#redisDownUntil = this.#opts.now() + this.#opts.redisRetryMs
-    if (!this.#redisHealthy) return
-    this.#redisHealthy = false
-    this.#opts.logger.warn({ err: { message: (err as Error)?.message, code: (err as { code?: unknown })?.code } },
-      'nexconn quota: Redis unavailable, limiting calls per replica until it is back')
-  }
-
-  #redisRecovered (): void {
-    if (this.#redisHealthy) return
-    this.#redisHealthy = true
-    this.#opts.logger.info('nexconn quota: Redis back, limiting calls across replicas again')
   }
 }

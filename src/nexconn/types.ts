@@ -20,7 +20,8 @@ export interface CallOptions {
 export type AttemptOutcome = 'ok' | 'business_error' | 'http_error' | 'timeout' | 'network_error' | 'invalid_response'
 
 export interface NexconnHooks {
-  onAttempt?: (e: { endpoint: string, domain: string, outcome: AttemptOutcome, businessCode?: number, httpStatus?: number, durationMs: number }) => void
+  /** `codeLabel`: the business code if the broker knows it, `other` if not, `none` without one (bounded, for metrics). */
+  onAttempt?: (e: { endpoint: string, domain: string, outcome: AttemptOutcome, businessCode?: number, codeLabel: string, httpStatus?: number, durationMs: number }) => void
   onQuotaWait?: (e: { endpoint: string, waitedMs: number, admitted: boolean }) => void
   onDomainState?: (e: { domain: string, state: 'healthy' | 'demoted' }) => void
 }

@@ -38,6 +38,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ adminApiKey: string }> = async (a
         200: Type.Object({ revoked: Type.Integer({ description: 'Distinct users revoked.' }) }),
         400: problemResponse('invalid_request'),
         401: problemResponse('missing_token', 'invalid_token'),
+        403: problemResponse('user_disabled', 'upstream_refused'),
         429: problemResponse('rate_limited'),
         500: problemResponse('internal_error'),
         502: problemResponse('upstream_rejected'),

@@ -24,7 +24,7 @@ const TokenRequest = Type.Object({
 const AUTH_ERRORS = {
   400: problemResponse('invalid_request'),
   401: problemResponse('missing_token', 'invalid_token'),
-  403: problemResponse('invalid_user_id'),
+  403: problemResponse('invalid_user_id', 'user_disabled', 'upstream_refused'),
   429: problemResponse('rate_limited'),
   413: problemResponse('payload_too_large'),
   415: problemResponse('unsupported_media_type'),

@@ -3,8 +3,11 @@
  *
  * The signature (query parameters) is checked in `onRequest`, before the body is read, so an
  * unauthenticated caller gets a 401 whatever it sends and never learns the body schema. The
- * event id is claimed before acting, so a redelivered event is acknowledged without acting again.
- * Only the event type and item count are logged: items carry user ids, the query the signature.
+ * signature covers no body, so each accepted signature is remembered with the event it carried:
+ * the same signed URL with another event is a replay (401), the same event again is Nexconn
+ * redelivering it. The event id is claimed before acting, so a redelivered event is acknowledged
+ * without acting again. Only the event type and item count are logged: items carry user ids, the
+ * query the signature.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
@@ -13,21 +16,25 @@ import { Type } from 'typebox'
 import type { Config } from '../config.ts'
 import { BrokerError } from '../errors.ts'
 import { problemResponse } from '../http/problems.ts'
-import { createEventDedup } from '../webhooks/dedup.ts'
 import { ACTIVATION_STATE, softDeletedUsers, WebhookEvent, type WebhookEventBody } from '../webhooks/events.ts'
-import { verifyWebhook, type WebhookSignatureOptions } from '../webhooks/signature.ts'
+import { createWebhookMemory, digest } from '../webhooks/memory.ts'
+import { verifyWebhook, type WebhookRejection, type WebhookSignatureOptions } from '../webhooks/signature.ts'
 
 export interface WebhookRoutesOptions {
   config: Config['ops']['webhook']
   appKey: string
   appSecret: string
-  /** Redis key prefix for remembered event ids. */
+  /** Redis key prefix for remembered event ids and signatures. */
   keyPrefix: string
+  /** For metrics: every refused call, by reason. */
+  onRefused?: (reason: WebhookRejection) => void
 }
 
 export const WEBHOOK_PATH = '/v1/webhooks/nexconn'
 /** A full `data` array (1,000 items) of the largest documented event fits with room to spare. */
 export const WEBHOOK_BODY_LIMIT_BYTES = 256 * 1024
+/** How long a handled event id is remembered: Nexconn's retries of one event come well within it. */
+export const EVENT_MEMORY_MS = 86_400_000
 
 const WebhookAck = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('duplicate')], { description: '`duplicate`: this event id was already handled within 24 h; nothing was done again.' })
@@ -43,7 +50,17 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
     signatureParam: config.signatureParam,
     maxAgeS: config.maxAgeS
   }
-  const dedup = createEventDedup({ redis: app.redis?.client, keyPrefix: options.keyPrefix, logger: app.log as Logger })
+  const memory = createWebhookMemory({ redis: app.redis?.client, keyPrefix: options.keyPrefix, logger: app.log as Logger })
+  // A signature stays replayable while its timestamp is fresh, at most maxAgeS in either direction.
+  const signatureMemoryMs = 2 * config.maxAgeS * 1000
+  const refused = (request: FastifyRequest, reason: WebhookRejection): void => {
+    request.log.info({ reason }, 'webhook refused')
+    try {
+      options.onRefused?.(reason)
+    } catch {
+      // A metrics hook must never decide a webhook.
+    }
+  }
 
   const param = (description: string) => Type.Optional(Type.String({ maxLength: 128, description }))
   const Query = Type.Object({
@@ -56,10 +73,20 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
   const authenticate = async (request: FastifyRequest): Promise<void> => {
     const verdict = verifyWebhook(request.query as Record<string, unknown>, signature)
     if (verdict.ok) return
-    request.log.info({ reason: verdict.reason }, 'webhook refused')
+    refused(request, verdict.reason)
     if (verdict.reason === 'stale') throw new BrokerError('invalid_token', `The webhook timestamp is stale (older than ${config.maxAgeS} s).`)
     if (verdict.reason === 'future') throw new BrokerError('invalid_token', `The webhook timestamp is stale: more than ${config.maxAgeS} s in the future.`)
     throw new BrokerError('invalid_token', 'The webhook signature is invalid.')
+  }
+
+  /** A signature is good for one event: the URL it came with, replayed with another body, is refused. */
+  const checkReplay = async (request: FastifyRequest, event: WebhookEventBody): Promise<void> => {
+    const signed = String((request.query as Record<string, unknown>)[config.signatureParam]).toLowerCase()
+    const eventDigest = digest(event.id)
+    const first = await memory.remember('signature', signed, eventDigest, signatureMemoryMs)
+    if (first === undefined || first === eventDigest) return
+    refused(request, 'replayed')
+    throw new BrokerError('invalid_token', 'The webhook signature was already used for another event.')
   }
 
   const act = async (event: WebhookEventBody, request: FastifyRequest): Promise<void> => {
@@ -83,7 +110,8 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
       description: [
         'The callback URL to configure in the Nexconn console. Nexconn appends `nonce`, a timestamp and',
         '`signature` = hex(SHA1(App Secret + nonce + timestamp)) to the query (names configurable); calls',
-        `with a wrong signature, or a timestamp more than ${config.maxAgeS} s away from now, are refused with 401.`,
+        `with a wrong signature, a timestamp older than ${config.maxAgeS} s or more than a few seconds ahead, or a`,
+        'signature already used for another event (a replayed URL), are refused with 401.',
         'An event id seen in the last 24 h is acknowledged as `duplicate` without acting again.',
         '`user:activation_state` with `operationType` 0 (user soft-deleted) drops the user\'s cached tokens on every',
         'replica; every other event type is acknowledged and ignored.'
@@ -102,7 +130,8 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
     }
   }, async (request) => {
     const event = request.body
-    if (!await dedup.claim(event.id)) {
+    await checkReplay(request, event)
+    if (await memory.remember('event', event.id, '1', EVENT_MEMORY_MS) !== undefined) {
       request.log.info({ eventType: event.type }, 'webhook event already handled; ignored')
       return { status: 'duplicate' as const }
     }
@@ -110,7 +139,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
       await act(event, request)
     } catch (err) {
       // Let Nexconn's retry of this event be acted on.
-      await dedup.release(event.id)
+      await memory.forget('event', event.id)
       throw err
     }
     return { status: 'ok' as const }

@@ -5,11 +5,12 @@
  * together.
  *
  * Redis trouble must not hang a request: the connection fails commands fast (see
- * `redis/client.ts`), and after a failure this store stops calling Redis for `BREAKER_OPEN_MS`,
- * so a frozen Redis costs one command timeout per second, not one per request.
+ * `redis/client.ts`), and after a failure this store stops calling Redis for `BREAKER_OPEN_MS`
+ * (`redis/breaker.ts`), so a frozen Redis costs one command timeout per second, not one per request.
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
+import { RedisBreaker } from '../redis/breaker.ts'
 import type { RedisClient } from '../redis/client.ts'
 import type { TokenCipher } from './crypto.ts'
 import type { CachedToken, TokenStore } from './store.ts'
@@ -66,8 +67,7 @@ export class RedisStore implements TokenStore {
   readonly #prefix: string
   readonly #logger: Logger
   readonly #onDecryptFailure: () => void
-  readonly #now: () => number
-  #openUntil = 0
+  readonly #breaker: RedisBreaker
 
   constructor (options: RedisStoreOptions) {
     this.#client = options.client
@@ -75,12 +75,16 @@ export class RedisStore implements TokenStore {
     this.#prefix = options.keyPrefix
     this.#logger = options.logger
     this.#onDecryptFailure = options.onDecryptFailure ?? (() => {})
-    this.#now = options.now ?? Date.now
+    this.#breaker = new RedisBreaker({
+      skipMs: BREAKER_OPEN_MS,
+      ...(options.now === undefined ? {} : { now: options.now }),
+      onDown: (err) => { this.#logger.debug({ errCode: (err as { code?: string }).code }, 'redis command failed; bypassing redis briefly') }
+    })
   }
 
   /** False while the breaker is open (Redis failed within the last second). */
   healthy (): boolean {
-    return this.#now() >= this.#openUntil
+    return this.#breaker.usable()
   }
 
   tokenKey (userKey: string): string { return `${this.#prefix}${userKey}:t` }
@@ -89,12 +93,9 @@ export class RedisStore implements TokenStore {
   #throttleKey (userKey: string): string { return `${this.#prefix}${userKey}:f` }
 
   async #guard<T> (operation: () => Promise<T>): Promise<T> {
-    if (!this.healthy()) throw new StoreUnavailableError()
     try {
-      return await operation()
+      return await this.#breaker.run(operation)
     } catch (err) {
-      if (this.healthy()) this.#logger.debug({ errCode: (err as { code?: string }).code }, 'redis command failed; bypassing redis briefly')
-      this.#openUntil = this.#now() + BREAKER_OPEN_MS
       throw new StoreUnavailableError(err)
     }
   }

@@ -3,8 +3,10 @@
  * appended to the callback URL, `signature = hex(SHA1(AppSecret + nonce + timestamp))`. The names
  * of the parameters are configurable because Nexconn has not documented them.
  *
- * The signature covers neither the body nor the path, so freshness is all that stops a replay of
- * a captured URL; the event-id memory (dedup.ts) stops a replay of the same event.
+ * The signature covers neither the body nor the path. What stops a captured callback URL from
+ * being replayed with another body is, here, freshness (a short window, little room into the
+ * future) and canonical timestamps, and, in the route, the memory of every accepted signature
+ * (memory.ts): a signature is accepted for one event only.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 
@@ -17,16 +19,26 @@ export interface WebhookSignatureOptions {
   maxAgeS: number
 }
 
-/** Why a webhook was refused; logged (never the values themselves), not shown to the caller. */
-export type WebhookRejection = 'missing_parameter' | 'malformed_parameter' | 'app_key_mismatch' | 'bad_signature' | 'stale' | 'future'
+/** Why a webhook was refused; logged and counted (never the values themselves), not shown to the caller. */
+export type WebhookRejection = 'missing_parameter' | 'malformed_parameter' | 'app_key_mismatch' | 'bad_signature' | 'stale' | 'future' | 'replayed'
 
-export type WebhookVerdict = { ok: true } | { ok: false, reason: WebhookRejection }
+export type WebhookVerdict = { ok: true } | { ok: false, reason: Exclude<WebhookRejection, 'replayed'> }
 
 /** Timestamps below this are seconds since the epoch, above it milliseconds (1e12 ms is 2001). */
 export const SECONDS_BELOW = 1e12
+/**
+ * How far ahead of our clock a timestamp may be: clock skew between two NTP-synced hosts, not a
+ * window. A generous future window would keep a captured URL valid for longer than its age limit.
+ */
+export const MAX_FUTURE_SKEW_MS = 30_000
 const MAX_PARAM_LENGTH = 128
 const HEX_SHA1 = /^[0-9a-fA-F]{40}$/
-const DECIMAL = /^\d{1,16}$/
+/**
+ * Canonical decimal only: no sign, no leading zero. The signature hashes nonce and timestamp
+ * concatenated, so a leading zero would let digits move between the two and yield another
+ * parameter pair under the same signature.
+ */
+const CANONICAL_DECIMAL = /^[1-9]\d{0,15}$/
 
 /** A query value as Fastify parses it: a string, an array for a repeated name, or absent. */
 function single (query: Record<string, unknown>, name: string): string | undefined | null {
@@ -53,7 +65,7 @@ export function verifyWebhook (query: Record<string, unknown>, options: WebhookS
   const appKey = single(query, 'appKey')
   if (nonce === undefined || timestamp === undefined || signature === undefined) return { ok: false, reason: 'missing_parameter' }
   if (nonce === null || timestamp === null || signature === null || appKey === null) return { ok: false, reason: 'malformed_parameter' }
-  if (!DECIMAL.test(timestamp) || !HEX_SHA1.test(signature)) return { ok: false, reason: 'malformed_parameter' }
+  if (!CANONICAL_DECIMAL.test(timestamp) || !HEX_SHA1.test(signature)) return { ok: false, reason: 'malformed_parameter' }
   // The App Key is public; it is checked so that a callback meant for another app is not taken for ours.
   if (appKey !== undefined && appKey !== options.appKey) return { ok: false, reason: 'app_key_mismatch' }
 
@@ -63,8 +75,7 @@ export function verifyWebhook (query: Record<string, unknown>, options: WebhookS
   if (!timingSafeEqual(Buffer.from(signature, 'hex'), expected)) return { ok: false, reason: 'bad_signature' }
 
   const age = now - timestampMs(timestamp)
-  const windowMs = options.maxAgeS * 1000
-  if (age > windowMs) return { ok: false, reason: 'stale' }
-  if (age < -windowMs) return { ok: false, reason: 'future' }
+  if (age > options.maxAgeS * 1000) return { ok: false, reason: 'stale' }
+  if (age < -Math.min(MAX_FUTURE_SKEW_MS, options.maxAgeS * 1000)) return { ok: false, reason: 'future' }
   return { ok: true }
 }

@@ -63,6 +63,18 @@ t.test('business_error: the given code with its mapped status', async (t) => {
   t.equal(emu.stats().registeredUsers, 0)
 })
 
+t.test('business_error with a status of its own, for one user only (an undocumented per-user answer)', async (t) => {
+  const emu = await start(t)
+  emu.addFault({ kind: 'business_error', code: 20604, status: 500, userId: 'doomed' })
+  const doomed = await call(emu, ISSUE, { userId: 'doomed', name: 'D' })
+  t.equal(doomed.status, 500)
+  t.equal(doomed.json.code, 20604)
+  const other = await call(emu, ISSUE, { userId: 'other', name: 'O' })
+  t.equal(other.json.code, 0, 'another user is served')
+  emu.addFault({ kind: 'business_error', code: 20604, status: 403, times: 1 })
+  t.equal((await call(emu, ISSUE, { userId: 'other', name: 'O' })).status, 403)
+})
+
 t.test('hang: the client-side abort fires, and close() still finishes promptly', async (t) => {
   const emu = await start(t)
   emu.addFault({ kind: 'hang' })
@@ -186,4 +198,6 @@ t.test('invalid fault specs are refused', async (t) => {
   t.throws(() => emu.addFault({ kind: 'latency', ms: -1 }), TypeError)
   t.throws(() => emu.addFault({ kind: 'hang', endpoint: 'v4/user/get' }), TypeError)
   t.throws(() => emu.addFault({ kind: 'business_error', code: 0 }), TypeError)
+  t.throws(() => emu.addFault({ kind: 'business_error', code: 5, status: 199 }), TypeError)
+  t.throws(() => emu.addFault({ kind: 'status', userId: '' }), TypeError)
 })

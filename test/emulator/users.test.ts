@@ -1,4 +1,5 @@
 import t from 'tap'
+import { startEmulator } from '../../src/emulator/index.ts'
 import { call, issue, start, USER_GET, USER_UPDATE } from './helpers.ts'
 
 t.test('user/get returns name, avatarUrl and createdAt', async (t) => {
@@ -42,4 +43,33 @@ t.test('user/update validation and unknown user', async (t) => {
   t.equal(unknown.status, 400)
   t.equal(unknown.json.code, 400)
   t.equal(emu.user('nobody'), undefined, 'update does not register')
+})
+
+t.test('user/soft-delete: tokens stop working and none is issued; restore allows new ones only', async (t) => {
+  const emu = await start(t)
+  const before = await issue(emu, 'pia', 'Pia')
+  const deleted = await call(emu, '/v4/user/soft-delete', { userIds: ['pia'] })
+  t.equal(deleted.status, 200)
+  t.match(deleted.json, { code: 0, result: { operationId: /^op\d+$/ } })
+  t.same(emu.tokenStatus(before), { valid: false, userId: 'pia', reason: 'soft_deleted' })
+  const refused = await call(emu, '/v4/auth/access-token/issue', { userId: 'pia', name: 'Pia' })
+  t.equal(refused.status, 403, 'the placeholder answer: Nexconn documents no code for it')
+  t.equal(refused.json.code, 99403)
+  t.equal(emu.stats().callsByUser.pia, 1, 'nothing issued')
+  t.equal((await call(emu, '/v4/user/restore', { userIds: ['pia'] })).json.code, 0)
+  t.equal(emu.tokenStatus(before).valid, false, 'an old token stays invalid after a restore')
+  const after = await issue(emu, 'pia', 'Pia')
+  t.equal(emu.tokenStatus(after).valid, true, 'a new one works')
+  t.equal((await call(emu, '/v4/user/soft-delete', { userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) })).json.code, 1005, 'at most 100 users')
+})
+
+t.test('the soft-deleted answer is configurable, as every plausible variant must be tried', async (t) => {
+  const emu = await start(t, { softDeletedAnswer: { status: 500, code: 20604 } })
+  emu.softDelete(['quin'])
+  const refused = await call(emu, '/v4/auth/access-token/issue', { userId: 'quin', name: 'Quin' })
+  t.equal(refused.status, 500)
+  t.equal(refused.json.code, 20604)
+  emu.restore(['quin'])
+  t.equal((await call(emu, '/v4/auth/access-token/issue', { userId: 'quin', name: 'Quin' })).json.code, 0)
+  await t.rejects(startEmulator({ softDeletedAnswer: { status: 200, code: 0 } }), { name: 'TypeError' })
 })

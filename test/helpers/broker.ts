@@ -25,8 +25,13 @@ export class LogCapture extends Writable {
   records (): Array<Record<string, unknown>> { return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>) }
 }
 
+/**
+ * The emulator as broker tests use it: primary and backup ports, and strict signing (timestamp
+ * window, nonce reuse and uppercase hex refused), so a signing regression fails the suite. Only a
+ * test about leniency itself passes `strict: false`.
+ */
 export async function emulatorFor (t: Teardown, options: EmulatorOptions = {}): Promise<Emulator> {
-  const emulator = await startEmulator({ ports: [0, 0], ...options })
+  const emulator = await startEmulator({ ports: [0, 0], strict: true, ...options })
   t.teardown(async () => { await emulator.close() })
   return emulator
 }

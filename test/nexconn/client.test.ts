@@ -7,7 +7,7 @@ import { createNexconnClient } from '../../src/nexconn/index.ts'
 import { capturingLogger, client, emulator, EXPIRE, fixedServer, ISSUE, nexconnConfig, rejection, USER_UPDATE } from './helpers.ts'
 
 t.test('issueToken: a real token, signed headers as documented, X-Request-ID propagated', async (t) => {
-  const emu = await emulator(t, { strict: true })
+  const emu = await emulator(t)
   const nexconn = client(t, emu)
   const result = await nexconn.issueToken({ userId: 'alice1', name: 'Alice', avatarUrl: 'https://example.com/a.png' }, { requestId: 'req-0123456789' })
   t.equal(result.userId, 'alice1')

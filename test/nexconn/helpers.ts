@@ -13,8 +13,9 @@ export const USER_UPDATE = '/v4/user/update'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
+/** Strict signing unless a test is about leniency itself (see emulatorFor in ../helpers/broker.ts). */
 export async function emulator (t: Teardown, opts: EmulatorOptions = {}): Promise<Emulator> {
-  const emu = await startEmulator({ ports: [0, 0], ...opts })
+  const emu = await startEmulator({ ports: [0, 0], strict: true, ...opts })
   t.teardown(() => emu.close())
   return emu
 }

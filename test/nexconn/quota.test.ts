@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { startRedis, waitFor } from '../helpers/redis.ts'
 import { capturingLogger, client, elapsedSince, emulator, ISSUE, rejection } from './helpers.ts'
 
-const BURST_ENV = { NEXCONN_DEADLINE_MS: '30000' }
+const BURST_ENV = { NEXCONN_DEADLINE_MS: '30000', SHUTDOWN_GRACE_MS: '30000' }
 
 function redisClient (t: { teardown: (fn: () => unknown) => void }, url: string, options: Record<string, unknown> = {}): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 1000, ...options })

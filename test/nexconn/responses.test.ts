@@ -1,5 +1,5 @@
 import t from 'tap'
-import { classify, issuedToken, parseRetryAfter } from '../../src/nexconn/responses.ts'
+import { classify, issuedToken, KNOWN_CODES, parseRetryAfter } from '../../src/nexconn/responses.ts'
 
 const NOW = Date.parse('2026-06-01T00:00:00Z')
 const json = (value: unknown): string => JSON.stringify(value)
@@ -28,17 +28,34 @@ t.test('business codes decide first, with HTTP 200 (legacy) or a mapped status',
   }
 })
 
-t.test('then the HTTP status', async (t) => {
+t.test('then the HTTP status; an unknown code is about the request, never the domain', async (t) => {
   t.match(classify(429, 'Too Many Requests', undefined, NOW), { kind: 'rate_limited', retryAfterMs: undefined })
   t.match(classify(430, '', undefined, NOW), { kind: 'rejected', reason: 'not_enabled' })
-  t.match(classify(400, json({ code: 9999 }), undefined, NOW), { kind: 'rejected', reason: 'bad_parameter', businessCode: 9999 })
-  t.match(classify(403, json({ code: 9999 }), undefined, NOW), { kind: 'rejected', reason: 'credentials' })
-  t.match(classify(200, json({ code: 9999 }), undefined, NOW), { kind: 'domain_failure', outcome: 'invalid_response' })
+  for (const status of [200, 400, 403, 409, 410, 422]) {
+    t.match(classify(status, json({ code: 9999, errorMessage: 'user\u202e is gone' }), undefined, NOW), { kind: 'rejected', reason: 'refused', businessCode: 9999, message: 'user  is gone' }, `unknown code with ${status}: a refusal of this request`)
+  }
+  t.match(classify(401, json({ code: 9999 }), undefined, NOW), { kind: 'rejected', reason: 'credentials' }, '401 says authentication failed')
+  for (const status of [500, 501, 507]) {
+    t.match(classify(status, json({ code: 9999 }), undefined, NOW), { kind: 'request_failure', outcome: 'business_error', businessCode: 9999 }, `unknown code with ${status}: the server failed this request`)
+  }
+  for (const status of [502, 503, 504]) {
+    t.match(classify(status, json({ code: 9999 }), undefined, NOW), { kind: 'domain_failure' }, `${status}: a gateway speaks for the domain`)
+  }
   t.match(classify(502, '<html>bad gateway</html>', undefined, NOW), { kind: 'domain_failure', outcome: 'http_error', httpStatus: 502 })
   t.match(classify(403, '<html>WAF</html>', undefined, NOW), { kind: 'domain_failure', outcome: 'http_error' }, 'a non-JSON 4xx is a proxy, not Nexconn: fail over')
   t.match(classify(404, json({ code: 404 }), undefined, NOW), { kind: 'domain_failure' }, 'unknown endpoint on that domain')
   t.match(classify(200, '{"code":0,"res', undefined, NOW), { kind: 'domain_failure', outcome: 'invalid_response' })
   t.match(classify(200, '[1,2]', undefined, NOW), { kind: 'domain_failure', outcome: 'invalid_response' })
+})
+
+t.test('codes the operator lists as "user disabled"', async (t) => {
+  const userDisabledCodes = new Set([9999, 1002])
+  for (const status of [200, 403, 500]) {
+    t.match(classify(status, json({ code: 9999 }), undefined, NOW, { userDisabledCodes }), { kind: 'rejected', reason: 'user_disabled', businessCode: 9999 })
+  }
+  t.match(classify(400, json({ code: 1002 }), undefined, NOW, { userDisabledCodes }), { kind: 'rejected', reason: 'user_disabled' }, 'the list wins over the default meaning')
+  t.match(classify(500, json({ code: 9998 }), undefined, NOW, { userDisabledCodes }), { kind: 'request_failure' })
+  t.ok(KNOWN_CODES.has(1004) && KNOWN_CODES.has(0) && !KNOWN_CODES.has(9999))
 })
 
 t.test('Retry-After', async (t) => {

@@ -10,7 +10,7 @@ import { startBrokerProcess } from '../helpers/process.ts'
 
 t.test('a request answered after 11 s gets its answer', async (t) => {
   const emulator = await emulatorFor(t)
-  const broker = await startBrokerProcess(t, brokerEnv(emulator, { NEXCONN_TIMEOUT_MS: '13000', NEXCONN_DEADLINE_MS: '14000', LOG_LEVEL: 'warn' }))
+  const broker = await startBrokerProcess(t, brokerEnv(emulator, { NEXCONN_TIMEOUT_MS: '13000', NEXCONN_DEADLINE_MS: '14000', SHUTDOWN_GRACE_MS: '14000', LOG_LEVEL: 'warn' }))
   emulator.addFault({ kind: 'latency', ms: 11_000, endpoint: ISSUE, times: 1 })
   const started = Date.now()
   const res = await request(`${broker.url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwtFor('patient1')}` }, headersTimeout: 20_000, bodyTimeout: 20_000 })

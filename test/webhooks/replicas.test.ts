@@ -3,6 +3,7 @@ import t from 'tap'
 import { bearer, brokerEnv, brokerFor, emulatorFor, issueCalls } from '../helpers/broker.ts'
 import { redisClient, startRedis, waitFor } from '../helpers/redis.ts'
 import type { App } from '../../src/app.ts'
+import { sign } from '../../src/emulator/signature.ts'
 import { activationEvent, connectionEvent, postWebhook } from './helpers.ts'
 
 async function tokenOn (app: App, sub: string): Promise<string> {
@@ -106,7 +107,37 @@ t.test('Redis down: webhooks still answer quickly, deduplicated in memory', asyn
   t.same(other.json(), { status: 'ok' }, 'Redis stopped: still 200')
   const otherAgain = await postWebhook(app, emulator.appSecret, emulator.appKey, connectionEvent('jane1', 'evt-down-1'))
   t.same(otherAgain.json(), { status: 'duplicate' })
-  t.equal(logs.records().filter((r) => typeof r.msg === 'string' && r.msg.includes('webhook dedup: redis unavailable')).length, 1, 'one line for the outage')
+  t.equal(logs.records().filter((r) => typeof r.msg === 'string' && r.msg.includes('webhook memory: redis unavailable')).length, 1, 'one line for the outage')
 
   t.not(await tokenOn(app, 'jane1'), original, 'the purge took effect in this replica')
+})
+
+t.test('a replayed URL is refused on every replica sharing Redis, and by each replica while Redis is down', async (t) => {
+  const redis = await startRedis(t)
+  const emulator = await emulatorFor(t)
+  const env = brokerEnv(emulator, { WEBHOOK_ENABLED: 'true', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'whr:' })
+  const a = await brokerFor(t, env)
+  const b = await brokerFor(t, env)
+  const signedUrl = (nonce: string): { nonce: string, timestamp: string, signature: string } => {
+    const timestamp = String(Date.now())
+    return { nonce, timestamp, signature: sign(emulator.appSecret, nonce, timestamp) }
+  }
+  const forged = (id: string): Record<string, unknown> => activationEvent([{ userId: 'lena1', operationType: 0 }], id)
+
+  const url = signedUrl('shared1')
+  t.equal((await postWebhook(a.app, emulator.appSecret, emulator.appKey, connectionEvent('lena1', 'evt-r1'), url)).statusCode, 200)
+  t.equal((await postWebhook(b.app, emulator.appSecret, emulator.appKey, forged('evt-r2'), url)).statusCode, 401, 'replayed on the other replica')
+  t.same((await postWebhook(b.app, emulator.appSecret, emulator.appKey, connectionEvent('lena1', 'evt-r1'), url)).json(), { status: 'duplicate' }, 'the same event on the other replica')
+  const client = redisClient(t, redis.url)
+  const keys = await client.keys('whr:whs:*')
+  t.equal(keys.length, 1, 'one remembered signature')
+  const ttl = await client.pttl(keys[0] ?? '')
+  t.ok(ttl > 590_000 && ttl <= 600_000, `for twice the freshness window (${ttl} ms)`)
+  t.notOk(keys[0]?.includes(url.signature), 'under a digest of the signature')
+
+  await redis.stop()
+  const down = signedUrl('down1')
+  t.equal((await postWebhook(a.app, emulator.appSecret, emulator.appKey, connectionEvent('lena1', 'evt-r3'), down)).statusCode, 200, 'Redis stopped: accepted')
+  t.equal((await postWebhook(a.app, emulator.appSecret, emulator.appKey, forged('evt-r4'), down)).statusCode, 401, 'and a replay on this replica refused from memory')
+  t.equal((await postWebhook(a.app, emulator.appSecret, emulator.appKey, forged('evt-r5'), url)).statusCode, 401, 'a signature seen while Redis was up is still known locally')
 })

@@ -71,18 +71,44 @@ t.test('stale and future timestamps are refused, in milliseconds and in seconds'
   const cases: Array<[string, string, number]> = [
     ['fresh ms', String(now - 30_000), 200],
     ['fresh s', seconds(now - 30_000), 200],
-    ['slightly ahead (clock skew) ms', String(now + 30_000), 200],
+    ['slightly ahead (clock skew) ms', String(now + 20_000), 200],
     ['stale ms', String(now - 61_000), 401],
     ['stale s', seconds(now - 62_000), 401],
     ['very old', '1408710653000', 401],
+    ['ahead by more than clock skew, within maxAgeS', String(now + 45_000), 401],
     ['future ms', String(now + 61_000), 401],
     ['future s', seconds(now + 62_000), 401]
   ]
   for (const [name, timestamp, status] of cases) {
-    const res = await postWebhook(app, emulator.appSecret, emulator.appKey, { ...event, id: name }, { timestamp, nonce: 'n1', signature: sign(emulator.appSecret, 'n1', timestamp) })
+    const res = await postWebhook(app, emulator.appSecret, emulator.appKey, { ...event, id: name }, { timestamp, nonce: `n-${name.length}`, signature: sign(emulator.appSecret, `n-${name.length}`, timestamp) })
     t.equal(res.statusCode, status, name)
     if (status === 401) t.match(res.json(), { code: 'invalid_token', detail: /stale/ }, `${name}: the detail says stale`)
   }
+})
+
+t.test('a signed URL is good for one event: replayed with another body it is refused, redelivered with the same event it is a duplicate', async (t) => {
+  const emulator = await emulatorFor(t)
+  const { app, logs } = await brokerFor(t, brokerEnv(emulator, { WEBHOOK_ENABLED: 'true' }))
+  const victim = (await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('kara1') })).json().token
+  const signed = { nonce: 'captured1', timestamp: String(Date.now()) }
+  const url = { ...signed, signature: sign(emulator.appSecret, signed.nonce, signed.timestamp) }
+  const genuine = await postWebhook(app, emulator.appSecret, emulator.appKey, connectionEvent('kara1', 'evt-genuine'), url)
+  t.equal(genuine.statusCode, 200, 'the genuine delivery')
+
+  // The captured URL, with a forged soft delete of another user.
+  const forged = await postWebhook(app, emulator.appSecret, emulator.appKey, activationEvent([{ userId: 'kara1', operationType: 0 }], 'evt-forged'), url)
+  t.equal(forged.statusCode, 401)
+  t.match(forged.json(), { code: 'invalid_token', detail: 'The webhook signature was already used for another event.' })
+  const upper = await postWebhook(app, emulator.appSecret, emulator.appKey, activationEvent([{ userId: 'kara1', operationType: 0 }], 'evt-forged-2'), { ...url, signature: url.signature.toUpperCase() })
+  t.equal(upper.statusCode, 401, 'the same signature in uppercase hex is the same signature')
+  t.equal((await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('kara1') })).json().token, victim, 'nothing was purged')
+  t.equal(issueCalls(emulator), 1, 'and no quota burnt')
+
+  const redelivered = await postWebhook(app, emulator.appSecret, emulator.appKey, connectionEvent('kara1', 'evt-genuine'), url)
+  t.same(redelivered.json(), { status: 'duplicate' }, 'Nexconn retrying the same event on the same URL is not a replay')
+  t.ok(logs.records().some((r) => r.msg === 'webhook refused' && r.reason === 'replayed'), 'the refusal is logged with its reason')
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /ctb_webhook_refusals_total\{reason="replayed"\} 2/, 'and counted')
 })
 
 t.test('malformed bodies from a signed caller: 400 invalid_request', async (t) => {
@@ -184,6 +210,7 @@ t.test('logs carry the event type and count, never the user id, the query or the
   t.equal(ok.statusCode, 200)
   await postWebhook(app, emulator.appSecret, emulator.appKey, event, { nonce, timestamp, signature })
   await postWebhook(app, emulator.appSecret, emulator.appKey, connectionEvent(userId), { nonce, timestamp, signature })
+  await postWebhook(app, emulator.appSecret, emulator.appKey, connectionEvent(userId), { nonce: 'nonce5513', timestamp, signature: sign(emulator.appSecret, 'nonce5513', timestamp) })
   await postWebhook(app, emulator.appSecret, emulator.appKey, { ...event, id: 'evt-canary-0002' }, { nonce, timestamp, signature: signature.replace(/^./, signature.startsWith('0') ? '1' : '0') })
   await postWebhook(app, emulator.appSecret, emulator.appKey, { ...event, data: 'oops' }, { nonce, timestamp, signature })
 
@@ -192,6 +219,7 @@ t.test('logs carry the event type and count, never the user id, the query or the
   t.ok(webhookLines.some((r) => r.msg === 'webhook processed' && r.eventType === 'user:activation_state' && r.count === 1 && r.purged === 1))
   t.ok(webhookLines.some((r) => r.msg === 'webhook event ignored' && r.eventType === 'user:connection_status' && r.level === 20), 'ignored types at debug')
   t.ok(webhookLines.some((r) => r.msg === 'webhook refused' && r.reason === 'bad_signature'), 'the refusal reason is logged')
+  t.ok(webhookLines.some((r) => r.msg === 'webhook refused' && r.reason === 'replayed'), 'a replay too')
   t.ok(text.includes('/v1/webhooks/nexconn'), 'the path is logged')
   // The JWT request logs the user id nowhere either; the webhook must not add it.
   t.notOk(text.includes(userId), 'no user id in the logs')
