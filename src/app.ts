@@ -70,10 +70,16 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // First of all hooks, so every response carries it, whichever plugin answers (shedding, limits, 404…).
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
+    done()
+  })
   // JSON only: Fastify's default text/plain parser would turn a wrong content type into a schema error.
   app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
   app.addSchema(TokenResponse)
+  app.decorateRequest('problemCode', undefined)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   const metrics = options.metrics ?? new Metrics()
@@ -84,7 +90,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addHook('preClose', async () => { app.readiness.beginClosing() })
   // Callback-style hooks on the hot path: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id)
     // Health routes keep answering: readiness itself reports the shutdown.
     if (app.readiness.closing && request.url !== '/livez' && request.url !== '/readyz') {
       reply.header('connection', 'close')

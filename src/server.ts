@@ -59,7 +59,13 @@ export async function startServer (config: Config, options: StartOptions = {}): 
     metricsServer?.close()
     const closing = app.close()
     // In-flight requests get SHUTDOWN_GRACE_MS; after that their connections are cut.
-    const timer = setTimeout(() => { app.server.closeAllConnections() }, shutdownGraceMs)
+    const timer = setTimeout(() => {
+      // One line for the cut, at warn: the requests it ends log nothing more (see the error handler).
+      app.server.getConnections((_err, open) => {
+        if (open > 0) logger.warn({ connections: open, shutdownGraceMs }, 'shutdown grace over: cutting the connections still open')
+        app.server.closeAllConnections()
+      })
+    }, shutdownGraceMs)
     timer.unref()
     await closing
     clearTimeout(timer)

@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
+import type { Identity } from '../auth/index.ts'
 import type { Config } from '../config.ts'
 import { BrokerError, isBrokerError } from '../errors.ts'
 import { RedisBreaker } from '../redis/breaker.ts'
@@ -19,6 +20,10 @@ const WINDOW_MS = 60_000
 const REMOTE_READ_MS = 1_000
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `authenticateUser` once the caller's JWT is verified (per-user rate limits key on it). */
+    identity?: Identity
+  }
   interface FastifyInstance {
     /** onRequest hook for user routes: IP failure limit, then JWT verification (sets request.identity). */
     authenticateUser: (request: FastifyRequest) => Promise<void>

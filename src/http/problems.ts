@@ -7,6 +7,13 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { BrokerError, ERRORS, PROBLEM_TYPE_BASE, toBrokerError, type ErrorCode } from '../errors.ts'
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The catalogue code this request failed with, set by `errorHandler` (metrics count it). */
+    problemCode?: ErrorCode
+  }
+}
+
 export const Problem = Type.Object({
   type: Type.String({ description: 'A URL naming the error code, pointing at its documentation.' }),
   title: Type.String(),
@@ -72,7 +79,11 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, error
 export function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const error = fromFastifyError(err) ?? toBrokerError(err)
   request.problemCode = error.code
-  if (error.statusCode >= 500 && error.code !== 'shutting_down' && error.code !== 'overloaded') {
+  if (request.raw.destroyed) {
+    // Nobody reads this answer: the client hung up, or the shutdown grace cut the connection (which
+    // server.ts reported once, at warn). A failure caused by the missing client is not the broker's.
+    request.log.info({ code: error.code, errorType: err.name }, 'request failed after its connection closed')
+  } else if (error.statusCode >= 500 && error.code !== 'shutting_down' && error.code !== 'overloaded') {
     request.log.error({ err, code: error.code }, 'request failed')
   } else {
     request.log.info({ code: error.code }, 'request rejected')

@@ -1,16 +1,13 @@
 /**
  * Protections every route shares: security headers for a JSON API, CORS for browser clients,
- * and load shedding while the event loop lags (a 503 with Retry-After beats every request timing
- * out). Health probes are never shed: a busy pod is not a dead one.
+ * and load shedding while the event loop lags (`load-shedding.ts`). Their hooks run before any
+ * other plugin's, so a shed or limited answer still carries them.
  */
 import cors from '@fastify/cors'
-import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
 import type { Config } from '../config.ts'
-import { BrokerError } from '../errors.ts'
-
-const PROBES = new Set(['/livez', '/readyz', '/metrics'])
+import loadShedding from './load-shedding.ts'
 
 /**
  * The security headers, computed once by helmet. They never vary per request, and running
@@ -52,14 +49,6 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   }
 
   if (config.server.maxEventLoopDelayMs > 0) {
-    await app.register(underPressure, {
-      maxEventLoopDelay: config.server.maxEventLoopDelayMs,
-      sampleInterval: Math.min(1000, Math.max(50, Math.floor(config.server.maxEventLoopDelayMs / 4))),
-      exposeStatusRoute: false,
-      pressureHandler: (request) => {
-        if (PROBES.has(request.url.split('?')[0] ?? '')) return undefined
-        return Promise.reject(new BrokerError('overloaded', 'The broker is overloaded; retry shortly.', { retryAfterS: 2 }))
-      }
-    })
+    await app.register(loadShedding, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
   }
 }, { name: 'protection' })

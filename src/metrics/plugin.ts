@@ -10,15 +10,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
   }
-  interface FastifyRequest {
-    /** The catalogue code this request failed with, set by the error handler. */
-    problemCode?: string
-  }
 }
 
 export default fp<{ serveOnApiPort: boolean, metrics: Metrics }>(async (app, { serveOnApiPort, metrics }) => {
   app.decorate('metrics', metrics)
-  app.decorateRequest('problemCode', undefined)
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'

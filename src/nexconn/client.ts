@@ -52,6 +52,8 @@ class Client implements NexconnClient {
   readonly #quota: Quota
   readonly #userDisabledCodes: ReadonlySet<number>
   readonly #loggedUnknownCodes = new Set<number>()
+  /** Calls under way; close() lets them settle (each is bounded by its deadline) before closing. */
+  readonly #inFlight = new Set<Promise<unknown>>()
   #lastCallFailed = false
   #operatorProblem: NexconnFailure | undefined
   #closed = false
@@ -148,12 +150,25 @@ class Client implements NexconnClient {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // New calls are refused from now on; those under way finish (within their deadline) first, so a
+    // request still being answered at shutdown is not failed by the client closing under it.
+    await Promise.allSettled(this.#inFlight)
     this.#quota.close()
     await Promise.all(this.#targets.map(async (target) => { await target.pool.close() }))
   }
 
   async #call<T> (endpoint: string, payload: object, accept: (body: Record<string, unknown>) => T | undefined, options: CallOptions): Promise<T> {
     if (this.#closed) throw new NexconnError('unavailable', 'The Nexconn client is closed.')
+    const call = this.#run(endpoint, payload, accept, options)
+    this.#inFlight.add(call)
+    try {
+      return await call
+    } finally {
+      this.#inFlight.delete(call)
+    }
+  }
+
+  async #run<T> (endpoint: string, payload: object, accept: (body: Record<string, unknown>) => T | undefined, options: CallOptions): Promise<T> {
     const budgetMs = Math.max(1, Math.min(options.deadlineMs ?? this.#config.deadlineMs, this.#config.deadlineMs))
     const deadlineAt = this.#now() + budgetMs
     const deadline = new AbortController()

@@ -105,11 +105,4 @@ function userOf (request: { identity?: Identity }): Identity {
   return request.identity
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set once the caller's JWT is verified (per-user rate limits key on it). */
-    identity?: Identity
-  }
-}
-
 export default tokenRoutes

@@ -83,8 +83,11 @@ t.test('load shedding: 503 overloaded with Retry-After while the event loop lags
   // Keep the loop stalling (300 ms of every ~310) so every sample sees a lag over the threshold.
   const stall = setInterval(() => { block(300) }, 10)
   t.teardown(() => { clearInterval(stall) })
-  await new Promise((resolve) => setTimeout(resolve, 1000))
-  const shed = await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('shed1') })
+  let shed = await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('shed1') })
+  await waitFor(async () => {
+    shed = await app.inject({ method: 'POST', url: '/v1/token', headers: bearer('shed1') })
+    return shed.statusCode === 503
+  }, 15_000, 50)
   t.equal(shed.statusCode, 503)
   t.equal(shed.json().code, 'overloaded')
   t.match(shed.headers['retry-after'], /^\d+$/)

@@ -48,7 +48,7 @@ t.test('SIGTERM under load: readiness fails at once, no request fails, exit 0 wi
   const took = Date.now() - signalledAt
   t.equal(code, 0, 'exit code 0')
   t.ok(took < 1500 + 5000, `exited ${took} ms after SIGTERM, within delay + grace`)
-  t.ok(outcomes.length > 50, `${outcomes.length} requests ran during the test`)
+  t.ok(outcomes.length > 20, `${outcomes.length} requests ran during the test`)
   t.same([...new Set(outcomes)], [200], 'no request failed')
   t.match(broker.output(), /shutting down: readiness fails now/)
   t.match(broker.output(), /"msg":"closed"/)
