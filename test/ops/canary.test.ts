@@ -7,8 +7,10 @@
 import type { InjectOptions } from 'fastify'
 import type { Redis } from 'ioredis'
 import t from 'tap'
+import { sign } from '../../src/emulator/signature.ts'
 import { brokerEnv, brokerFor, emulatorFor, ISSUE, jwtFor } from '../helpers/broker.ts'
 import { redisClient, startRedis } from '../helpers/redis.ts'
+import { activationEvent, webhookUrl } from '../webhooks/helpers.ts'
 
 const SECRET = 'CanarySecretQ7x9Zp2Lm4Rt8'
 const NAME = 'Canary Name Vb3Kd9'
@@ -19,7 +21,13 @@ t.test('no secret, token, JWT or claim leaks into logs, error bodies, metrics or
   const redis = await startRedis(t)
   const emulator = await emulatorFor(t, { appSecret: SECRET })
   const { app, logs } = await brokerFor(t, brokerEnv(emulator, {
-    REDIS_URL: redis.url, LOG_LEVEL: 'trace', ADMIN_API_KEY: ADMIN_KEY, NEXCONN_TIMEOUT_MS: '400', NEXCONN_DEADLINE_MS: '1500'
+    REDIS_URL: redis.url,
+    LOG_LEVEL: 'trace',
+    ADMIN_API_KEY: ADMIN_KEY,
+    NEXCONN_TIMEOUT_MS: '400',
+    NEXCONN_DEADLINE_MS: '1500',
+    WEBHOOK_ENABLED: 'true',
+    NEXCONN_USER_DISABLED_CODES: '20700'
   }))
   const claims = { name: NAME, email: EMAIL, picture: `https://cdn.example.com/${EMAIL}.png` }
   const jwts: string[] = []
@@ -73,6 +81,29 @@ t.test('no secret, token, JWT or claim leaks into logs, error bodies, metrics or
     emulator.clearFaults()
   }
 
+  // Answers about one user: an unknown code (5xx and 4xx), a listed one, a soft-deleted user.
+  for (const [code, status] of [[20701, 500], [20702, 403], [20700, 403]] as const) {
+    emulator.addFault({ kind: 'business_error', code, status, endpoint: ISSUE })
+    await post(`Bearer ${jwt(`canarycode${code}`)}`)
+    emulator.clearFaults()
+  }
+  emulator.softDelete(['canarydeleted1'])
+  await post(`Bearer ${jwt('canarydeleted1')}`)
+
+  // Webhooks: a genuine call, its replay with another body, a stale one, a bad signature.
+  const webhookNonce = 'CanaryNonce88a1'
+  const webhookTimestamp = String(Date.now())
+  const webhookSignature = sign(SECRET, webhookNonce, webhookTimestamp)
+  const signedUrl = webhookUrl({ secret: SECRET, appKey: emulator.appKey, nonce: webhookNonce, timestamp: webhookTimestamp })
+  for (const [url, event] of [
+    [signedUrl, activationEvent([{ userId: 'canaryuser1', operationType: 0 }], 'CanaryEvent1')],
+    [signedUrl, activationEvent([{ userId: 'canaryuser2', operationType: 0 }], 'CanaryEvent2')],
+    [webhookUrl({ secret: SECRET, nonce: webhookNonce, timestamp: '1408710653000' }), activationEvent([], 'CanaryEvent3')],
+    [webhookUrl({ secret: 'wrong', nonce: webhookNonce }), activationEvent([], 'CanaryEvent4')]
+  ] as const) {
+    await call({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(event) })
+  }
+
   // Redis gone.
   await redis.stop()
   await post(`Bearer ${jwt('canaryuser4')}`)
@@ -83,13 +114,15 @@ t.test('no secret, token, JWT or claim leaks into logs, error bodies, metrics or
   t.ok(tokens.size >= 4, `${tokens.size} tokens were issued during the sweep`)
   t.ok(logs.lines.length > 50, `${logs.lines.length} log lines captured`)
 
-  const canaries = [SECRET, NAME, EMAIL, ADMIN_KEY, ...jwts, ...jwts.map((j) => j.split('.')[2] ?? ''), ...jwts.map((j) => j.split('.')[1] ?? ''), ...tokens]
+  const canaries = [SECRET, NAME, EMAIL, ADMIN_KEY, webhookNonce, webhookSignature, 'CanaryEvent', ...jwts, ...jwts.map((j) => j.split('.')[2] ?? ''), ...jwts.map((j) => j.split('.')[1] ?? ''), ...tokens]
   const places = { logs: logs.text, metrics, 'response bodies': otherBodies.join('\n'), 'response headers': headerValues.join('\n') }
   for (const [place, text] of Object.entries(places)) {
     const leaked = canaries.filter((canary) => canary !== '' && text.includes(canary))
     t.same(leaked.map((c) => c.slice(0, 12)), [], `nothing leaked into ${place}`)
   }
-  for (const user of ['canaryuser1', 'canaryuser2', 'canaryuser4', 'canary|user3']) {
+  t.match(logs.text, /"reason":"replayed"/, 'the replay was refused')
+  t.match(logs.text, /business code the broker does not know/, 'the unknown codes were reached')
+  for (const user of ['canaryuser1', 'canaryuser2', 'canaryuser4', 'canary|user3', 'canarydeleted1', 'canarycode20701']) {
     t.notOk(logs.text.includes(user), `user id ${user} is not logged`)
     t.notOk(metrics.includes(user), `user id ${user} is not a metric label`)
   }
