@@ -4,7 +4,7 @@
  * POST /v1/token it answered, so tests count requests where they arrive, not in the client.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -81,10 +81,28 @@ export async function rejection (promise: Promise<unknown>): Promise<unknown> {
 
 const run = promisify(execFile)
 
+/**
+ * Runs the project's `tsc` (TypeScript 7) without the test runner's loaders, which make the
+ * compiler's launcher crash before it compiles anything. tap's process hook re-adds
+ * NODE_OPTIONS to every spawn's environment, so the child drops it through `env -u`.
+ */
+export async function tsc (args: string[]): Promise<{ ok: boolean, output: string }> {
+  try {
+    const { stdout } = await run('env', ['-u', 'NODE_OPTIONS', join(ROOT, 'node_modules', '.bin', 'tsc'), ...args], { cwd: ROOT })
+    return { ok: true, output: stdout }
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string, stderr?: string }
+    return { ok: false, output: `${stdout ?? ''}${stderr ?? ''}` }
+  }
+}
+
 /** Builds the client package with its own build config into a fresh directory; removed when the test ends. */
 export async function buildClient (t: Teardown): Promise<string> {
   const outDir = mkdtempSync(join(tmpdir(), 'ctb-client-'))
   t.teardown(() => { rmSync(outDir, { recursive: true, force: true }) })
-  await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'client', 'tsconfig.build.json'), '--outDir', outDir], { cwd: ROOT })
+  const build = await tsc(['-p', join(ROOT, 'client', 'tsconfig.build.json'), '--outDir', outDir])
+  if (!build.ok) throw new Error(`the client does not build:\n${build.output}`)
+  // As in the package: its .js files are ES modules.
+  writeFileSync(join(outDir, 'package.json'), '{"type": "module"}\n')
   return outDir
 }
