@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { generateApi, GENERATED_PATH, OPENAPI_PATH } from '../../client/scripts/generate-api.ts'
-import { TOKEN_ERRORS, type ProblemCode } from '../../client/src/api.generated.ts'
+import { TOKEN_ERRORS } from '../../client/src/api.generated.ts'
 import { TokenProviderError } from '../../client/src/errors.ts'
 import { actionFor } from '../../client/src/policy.ts'
 import { ERRORS } from '../../src/errors.ts'
@@ -20,10 +20,10 @@ t.test('client/src/api.generated.ts is in sync with docs/openapi.json (npm run c
 })
 
 t.test('the generated codes are the broker\'s error catalogue', async (t) => {
-  const generated = new Set(Object.values(TOKEN_ERRORS).flat())
+  const generated = new Set<string>(Object.values(TOKEN_ERRORS).flat())
   for (const [code, { status }] of Object.entries(ERRORS)) {
     if (code === 'not_found') continue // no route answers it: it is the unknown route's
-    t.ok(generated.has(code as ProblemCode), `${code} is a documented answer of POST /v1/token`)
+    t.ok(generated.has(code), `${code} is a documented answer of POST /v1/token`)
     t.ok((TOKEN_ERRORS as Record<number, readonly string[]>)[status]?.includes(code), `${code} under ${status}`)
   }
 })
