@@ -30,14 +30,18 @@ export interface LiveBroker {
   logs: LogCapture
   /** Every POST /v1/token the broker answered, in order. */
   requests: TokenRequestRecord[]
+  /** Every request the broker answered, as `METHOD /path status`. */
+  seen: string[]
 }
 
 export async function liveBroker (t: Teardown, env: Record<string, string | undefined> = {}, emulatorOptions: EmulatorOptions = {}): Promise<LiveBroker> {
   const emulator = await emulatorFor(t, { strict: true, ...emulatorOptions })
   const requests: TokenRequestRecord[] = []
+  const seen: string[] = []
   const { app, logs } = await brokerFor(t, brokerEnv(emulator, env), {
     setup: (app) => {
       app.addHook('onResponse', (request, reply, done) => {
+        seen.push(`${request.method} ${request.url} ${reply.statusCode}`)
         if (request.method === 'POST' && request.url === '/v1/token') {
           const body = request.body as { forceRefresh?: boolean } | undefined
           const retryAfter = reply.getHeader('retry-after')
@@ -48,7 +52,7 @@ export async function liveBroker (t: Teardown, env: Record<string, string | unde
     }
   })
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
-  return { url, emulator, app, logs, requests }
+  return { url, emulator, app, logs, requests, seen }
 }
 
 /** A `sleep` for the provider that waits for nothing: it records the delay and runs `during` (what happens meanwhile). */
