@@ -88,7 +88,8 @@ if (!existsSync(CHROMIUM)) {
 
     // The chat SDK reports 31004: one forced refresh; a second report right after is not sent.
     await tab.click('#invalid-token')
-    await tab.waitForFunction((old) => document.querySelector('#token')?.textContent !== old, bob, WAIT)
+    // Evaluated in the page (a string: the test's own type check has no DOM).
+    await tab.waitForFunction(`document.querySelector('#token').textContent !== ${JSON.stringify(bob)}`, undefined, WAIT)
     const refreshed = await tab.textContent('#token') ?? ''
     t.same(broker.emulator.tokenStatus(refreshed), { valid: true, userId: 'bob' })
     const forced = broker.requests.filter((r) => r.forceRefresh).length
