@@ -88,8 +88,7 @@ if (!existsSync(CHROMIUM)) {
 
     // The chat SDK reports 31004: one forced refresh; a second report right after is not sent.
     await tab.click('#invalid-token')
-    // Evaluated in the page (a string: the test's own type check has no DOM).
-    await tab.waitForFunction(`document.querySelector('#token').textContent !== ${JSON.stringify(bob)}`, undefined, WAIT)
+    await tab.locator('#token').filter({ hasNotText: bob }).waitFor(WAIT)
     const refreshed = await tab.textContent('#token') ?? ''
     t.same(broker.emulator.tokenStatus(refreshed), { valid: true, userId: 'bob' })
     const forced = broker.requests.filter((r) => r.forceRefresh).length
