@@ -12,7 +12,7 @@ t.test('package.json: ESM, zero runtime dependencies, exports and types pointing
   t.equal(pkg.name, 'chat-token-broker-client')
   t.equal(pkg.type, 'module')
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies']) t.equal(pkg[field], undefined, `no ${field}`)
-  t.same(pkg.files, ['dist'])
+  t.same(pkg.files, ['dist', 'src'], 'the build and the sources its source maps point at')
   t.same(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' })
   t.equal(pkg.types, './dist/index.d.ts')
 })
