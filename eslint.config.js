@@ -1,11 +1,11 @@
-// One code style for src/, test/, bench/ and scripts/: neostandard (the Fastify team's
+// One code style for src/, test/, bench/, scripts/ and client/: neostandard (the Fastify team's
 // standard style) with TypeScript. `npm test` runs it; `npm run lint -- --fix` mends most findings.
 import neostandard from 'neostandard'
 
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'coverage/**', '.tap/**', 'bench/results/**', 'helm/**']
+    ignores: ['dist/**', 'client/dist/**', 'artifacts/**', 'coverage/**', '.tap/**', 'bench/results/**', 'helm/**']
   }),
   {
     rules: {
