@@ -82,6 +82,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.decorateRequest('problemCode', undefined)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  if (config.server.trustProxy === true) {
+    app.log.warn('TRUST_PROXY=true trusts every X-Forwarded-For hop: a client can pick its own address. Behind one ingress or load balancer, set TRUST_PROXY=1 (or the proxies\' addresses).')
+  }
   const metrics = options.metrics ?? new Metrics()
   await app.register(metricsPlugin, { metrics, serveOnApiPort: config.server.metricsPort === undefined })
   await app.register(protection, { config })
@@ -106,7 +109,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
   app.readiness.register('config', { critical: true, status: () => 'ok' })
   await app.register(authPlugin, { config: config.jwt, hooks: metrics.authHooks() })
+  // Ready once any identity provider can verify; with several, each one's key state shows too.
   app.readiness.register('keys', { critical: true, status: () => app.auth.ready() ? 'ok' : 'loading' })
+  const providers = app.auth.providerStates()
+  if (providers.length > 1) {
+    providers.forEach(({ label }, index) => {
+      app.readiness.register(`issuer:${label}`, { critical: false, status: () => app.auth.providerStates()[index]?.ready === true ? 'ok' : 'loading' })
+    })
+  }
   await app.register(redisPlugin, { config: config.redis })
   app.redis?.onStateChange((state) => { metrics.redisUp.set(state === 'ready' ? 1 : 0) })
   await app.register(tokensPlugin, { config, hooks: metrics.tokenHooks(), nexconnHooks: metrics.nexconnHooks((url) => new URL(url).host) })

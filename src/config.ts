@@ -6,16 +6,18 @@
  *
  * The README's configuration table is checked against `VARIABLES` by a test.
  */
-import { createHash, type KeyObject } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { ConfigError, EnvReader, isLoopbackHost, splitList, type Env, type HostPort } from './config/env-reader.ts'
-import { ASYMMETRIC_ALGORITHMS, checkAlgorithms, HMAC_ALGORITHMS, parsePublicKey, type JwtAlgorithm } from './config/jwt-algorithms.ts'
+import type { JwtAlgorithm } from './config/jwt-algorithms.ts'
+import { parseJwt, type JwtConfig } from './config/jwt.ts'
 import { VARIABLES, type VariableSpec } from './config/variables.ts'
 
 export { ConfigError, isLoopbackHost, splitList, VARIABLES }
 export type { Env, HostPort, JwtAlgorithm, VariableSpec }
 export { ASYMMETRIC_ALGORITHMS, EC_ALGORITHMS, HMAC_ALGORITHMS, RSA_ALGORITHMS } from './config/jwt-algorithms.ts'
+export { MIN_JWT_SECRET_BYTES, type JwtConfig, type JwtKeySource, type JwtProvider, type TokenUse } from './config/jwt.ts'
 
 export type RunMode = 'production' | 'local'
 
@@ -28,33 +30,12 @@ export type Region = keyof typeof REGIONS
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-export const MIN_JWT_SECRET_BYTES = 32
 export const MIN_ADMIN_KEY_CHARS = 32
 
 export interface EncryptionKey {
   /** Short fingerprint stored beside each ciphertext so the right key is picked on read. */
   id: string
   key: Buffer
-}
-
-export type JwtKeyConfig =
-  | { mode: 'secret', secret: string }
-  | { mode: 'public_key', publicKey: KeyObject, keyType: string }
-  | { mode: 'jwks', jwksUrl: URL }
-
-export type JwtConfig = JwtKeyConfig & {
-  algorithms: JwtAlgorithm[]
-  /** Accepted `iss` values; empty = not checked (allowed only in secret and PEM modes). */
-  issuers: string[]
-  /** Accepted `aud` values; empty = not checked (allowed only in secret and PEM modes). */
-  audiences: string[]
-  clockToleranceS: number
-  userIdClaim: string
-  nameClaim: string
-  avatarClaim: string
-  userIdMode: 'raw' | 'hash'
-  /** Tokens longer than this are rejected before any cryptography. */
-  maxTokenBytes: number
 }
 
 export type RedisConfig =
@@ -240,54 +221,6 @@ function parseBusinessCodes (reader: EnvReader, name: string): number[] {
     codes.push(Number(entry))
   }
   return codes
-}
-
-function parseJwt (reader: EnvReader): JwtConfig {
-  const secret = reader.optionalString('JWT_SECRET')
-  const pem = reader.optionalString('JWT_PUBLIC_KEY')
-  const jwksRaw = reader.optionalString('JWT_JWKS_URL')
-  const set = [secret !== undefined && 'JWT_SECRET', pem !== undefined && 'JWT_PUBLIC_KEY', jwksRaw !== undefined && 'JWT_JWKS_URL'].filter(Boolean)
-  const issuers = splitList(reader.optionalString('JWT_ISSUER') ?? '')
-  const audiences = splitList(reader.optionalString('JWT_AUDIENCE') ?? '')
-  const requested = splitList(reader.optionalString('JWT_ALGORITHMS') ?? '')
-
-  const policy = {
-    issuers,
-    audiences,
-    clockToleranceS: reader.int('JWT_CLOCK_TOLERANCE_S', 0, 300),
-    userIdClaim: reader.claimPath('JWT_USER_ID_CLAIM'),
-    nameClaim: reader.claimPath('JWT_NAME_CLAIM'),
-    avatarClaim: reader.claimPath('JWT_AVATAR_CLAIM'),
-    userIdMode: reader.oneOf('USER_ID_MODE', ['raw', 'hash'] as const),
-    maxTokenBytes: 8192
-  }
-
-  if (set.length !== 1) {
-    reader.problem(set.length === 0
-      ? 'Set exactly one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL: how end-user JWTs are verified.'
-      : `Set exactly one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL; found ${set.join(' and ')}.`)
-    return { mode: 'secret', secret: '', algorithms: ['HS256'], ...policy }
-  }
-
-  if (secret !== undefined) {
-    if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) reader.problem(`JWT_SECRET must be at least ${MIN_JWT_SECRET_BYTES} bytes long.`)
-    const algorithms = checkAlgorithms(reader, requested, ['HS256'], HMAC_ALGORITHMS, 'an HMAC secret')
-    return { mode: 'secret', secret, algorithms, ...policy }
-  }
-
-  if (pem !== undefined) {
-    const parsed = parsePublicKey(reader, pem)
-    if (parsed === undefined) return { mode: 'secret', secret: '', algorithms: ['HS256'], ...policy }
-    const { key, keyType, allowed, fallback } = parsed
-    const algorithms = checkAlgorithms(reader, requested, [fallback], allowed, `a ${keyType} key`)
-    return { mode: 'public_key', publicKey: key, keyType, algorithms, ...policy }
-  }
-
-  const jwksUrl = reader.url('JWT_JWKS_URL', jwksRaw ?? '', false)
-  if (issuers.length === 0) reader.problem('JWT_ISSUER is required with JWT_JWKS_URL (the `iss` your identity provider puts in tokens).')
-  if (audiences.length === 0) reader.problem('JWT_AUDIENCE is required with JWT_JWKS_URL (the `aud` your identity provider puts in tokens).')
-  const algorithms = checkAlgorithms(reader, requested, ['RS256'], ASYMMETRIC_ALGORITHMS, 'a JWKS')
-  return { mode: 'jwks', jwksUrl: jwksUrl ?? new URL('https://invalid.invalid'), algorithms, ...policy }
 }
 
 function parseRedis (reader: EnvReader): RedisConfig | undefined {

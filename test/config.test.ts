@@ -33,13 +33,13 @@ t.test('defaults', async (t) => {
   t.equal(config.nexconn.timeoutMs, 3000)
   t.equal(config.nexconn.deadlineMs, 8000)
   t.equal(config.nexconn.tokenTtlS, 0)
-  t.equal(config.jwt.mode, 'secret')
-  t.same(config.jwt.algorithms, ['HS256'])
+  t.equal(config.jwt.providers[0]?.key.mode, 'secret')
+  t.same(config.jwt.providers[0]?.algorithms, ['HS256'])
   t.equal(config.jwt.clockToleranceS, 30)
-  t.equal(config.jwt.userIdClaim, 'sub')
-  t.equal(config.jwt.nameClaim, 'name')
-  t.equal(config.jwt.avatarClaim, 'picture')
-  t.equal(config.jwt.userIdMode, 'raw')
+  t.equal(config.jwt.providers[0]?.userIdClaim, 'sub')
+  t.equal(config.jwt.providers[0]?.nameClaim, 'name')
+  t.equal(config.jwt.providers[0]?.avatarClaim, 'picture')
+  t.equal(config.jwt.providers[0]?.userIdMode, 'raw')
   t.equal(config.redis, undefined)
   t.equal(config.tokens.cacheMaxAgeS, 604_800)
   t.equal(config.adminApiKey, undefined)
@@ -100,10 +100,13 @@ t.test('TRUST_PROXY accepts booleans, hop counts and address lists', async (t) =
   onlyProblem(t, baseEnv({ TRUST_PROXY: 'everyone' }), /TRUST_PROXY/)
 })
 
-t.test('claim paths are validated, prototype keys refused', async (t) => {
-  t.equal(loadConfig(baseEnv({ JWT_USER_ID_CLAIM: 'user.id' })).jwt.userIdClaim, 'user.id')
-  onlyProblem(t, baseEnv({ JWT_USER_ID_CLAIM: '__proto__.x' }), /JWT_USER_ID_CLAIM/)
-  onlyProblem(t, baseEnv({ JWT_NAME_CLAIM: 'a..b' }), /JWT_NAME_CLAIM/)
+t.test('claim names as identity providers write them; prototype keys and control characters refused', async (t) => {
+  for (const name of ['user.id', 'https://myapp.example.com/uid', 'cognito:username', 'app_metadata.chat_id']) {
+    t.equal(loadConfig(baseEnv({ JWT_USER_ID_CLAIM: name })).jwt.providers[0]?.userIdClaim, name)
+  }
+  onlyProblem(t, baseEnv({ JWT_USER_ID_CLAIM: '__proto__.x' }), /JWT_USER_ID_CLAIM must not name __proto__/)
+  onlyProblem(t, baseEnv({ JWT_NAME_CLAIM: 'a\u0007b' }), /JWT_NAME_CLAIM must be a claim name of 1 to 256 printable characters/)
+  onlyProblem(t, baseEnv({ JWT_AVATAR_CLAIM: 'x'.repeat(257) }), /JWT_AVATAR_CLAIM/)
 })
 
 t.test('production requires the Nexconn credentials; local mode does not', async (t) => {
@@ -116,13 +119,104 @@ t.test('production requires the Nexconn credentials; local mode does not', async
 })
 
 t.test('exactly one JWT key mode', async (t) => {
-  onlyProblem(t, baseEnv({ JWT_SECRET: undefined }), /Set exactly one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL/)
+  onlyProblem(t, baseEnv({ JWT_SECRET: undefined }), /Set exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL or JWT_OIDC_ISSUER \(or JWT_ISSUERS_FILE\)/)
   onlyProblem(t, baseEnv({ JWT_JWKS_URL: 'https://idp.example.com/jwks' }), /found JWT_SECRET and JWT_JWKS_URL/)
+})
+
+t.test('OIDC discovery and Cognito-style client ids by variables', async (t) => {
+  const oidc = (extra: Record<string, string | undefined>): Env => baseEnv({ JWT_SECRET: undefined, JWT_OIDC_ISSUER: 'https://tenant.auth0.com/', JWT_AUDIENCE: 'chat', ...extra })
+  const provider = loadConfig(oidc({})).jwt.providers[0]
+  t.equal(provider?.key.mode, 'discovery')
+  t.same(provider?.issuers, ['https://tenant.auth0.com/'], 'the issuer exactly as written, trailing slash kept')
+  t.same(provider?.algorithms, ['RS256'])
+  onlyProblem(t, oidc({ JWT_ISSUER: 'https://other.example.com/' }), /JWT_ISSUER must be unset, or equal JWT_OIDC_ISSUER/)
+  onlyProblem(t, oidc({ JWT_AUDIENCE: undefined }), /JWT_AUDIENCE \(or JWT_CLIENT_IDS\) is required with JWT_OIDC_ISSUER/)
+  onlyProblem(t, oidc({ JWT_OIDC_ISSUER: 'http://idp.example.com' }), /uses http:\/\/, allowed only for loopback hosts/)
+  t.equal(loadConfig(oidc({ JWT_OIDC_ISSUER: 'http://127.0.0.1:9000/realms/x' })).jwt.providers[0]?.key.mode, 'discovery', 'loopback http for tests')
+
+  const cognito = loadConfig(oidc({ JWT_OIDC_ISSUER: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc', JWT_AUDIENCE: undefined, JWT_CLIENT_IDS: 'client1, client2', JWT_TOKEN_USE: 'access,id' })).jwt.providers[0]
+  t.same(cognito?.clientIds, ['client1', 'client2'], 'client ids replace the audience')
+  t.same(cognito?.tokenUse, ['access', 'id'])
+  onlyProblem(t, oidc({ JWT_TOKEN_USE: 'refresh' }), /JWT_TOKEN_USE accepts access, id or both; got "refresh"/)
+})
+
+t.test('PEM RSA keys under 2048 bits are refused at start', async (t) => {
+  const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  onlyProblem(t, baseEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: weak }), /JWT_PUBLIC_KEY is a 1024-bit RSA key; at least 2048 bits are required/)
+})
+
+t.test('JWT_ISSUERS_FILE: several issuers in JSON or YAML, each checked with a clear problem', async (t) => {
+  const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const files: Record<string, string> = {
+    '/etc/issuers.yaml': [
+      'issuers:',
+      '  - issuer: https://tenant.auth0.com/',
+      '    discovery: true',
+      '    audiences: [https://chat.example.com]',
+      '    userIdClaim: https://myapp.example.com/uid',
+      '  - issuer: https://securetoken.google.com/proj',
+      '    jwksUrl: https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+      '    audiences: proj',
+      '    userIdPrefix: fb',
+      '  - issuer: app-server',
+      '    secretFile: /run/secrets/jwt',
+      '    algorithms: [HS256, HS512]',
+      '    userIdMode: hash',
+      '  - issuer: partner',
+      '    publicKey: |',
+      ...rsaPem.trim().split('\n').map((line) => `      ${line}`)
+    ].join('\n'),
+    '/etc/issuers.json': JSON.stringify([{ issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/p', discovery: true, clientIds: ['c1'], tokenUse: ['access'] }]),
+    '/run/secrets/jwt': `${'s'.repeat(40)}\n`
+  }
+  const readFile = (path: string): string => {
+    const content = files[path]
+    if (content === undefined) throw Object.assign(new Error('nope'), { code: 'ENOENT' })
+    return content
+  }
+  const fileEnv = (path: string, extra: Record<string, string | undefined> = {}): Env => baseEnv({ JWT_SECRET: undefined, JWT_ISSUERS_FILE: path, USER_ID_MODE: 'raw', ...extra })
+  const providers = loadConfig(fileEnv('/etc/issuers.yaml'), { readFile }).jwt.providers
+  t.same(providers.map((p) => p.key.mode), ['discovery', 'jwks', 'secret', 'public_key'])
+  t.same(providers.map((p) => p.issuers), [['https://tenant.auth0.com/'], ['https://securetoken.google.com/proj'], ['app-server'], ['partner']])
+  t.same(providers.map((p) => p.label), ['https://tenant.auth0.com/', 'https://securetoken.google.com/proj', 'app-server', 'partner'])
+  t.equal(providers[0]?.userIdClaim, 'https://myapp.example.com/uid')
+  t.equal(providers[1]?.userIdClaim, 'sub', 'unset claims come from JWT_USER_ID_CLAIM')
+  t.same(providers[1]?.audiences, ['proj'], 'a single string is a one-item list')
+  t.equal(providers[1]?.userIdPrefix, 'fb')
+  t.same(providers[2]?.algorithms, ['HS256', 'HS512'])
+  t.equal(providers[2]?.key.mode === 'secret' && providers[2].key.secret, 's'.repeat(40), 'the secret read from secretFile')
+  t.equal(providers[2]?.userIdMode, 'hash')
+  t.same(providers[3]?.algorithms, ['RS256'])
+  const json = loadConfig(fileEnv('/etc/issuers.json'), { readFile }).jwt.providers[0]
+  t.same(json?.clientIds, ['c1'])
+  t.same(json?.tokenUse, ['access'])
+
+  const bad = (entries: unknown[], extra: Record<string, string | undefined> = {}): string[] => {
+    files['/etc/bad.json'] = JSON.stringify(entries)
+    return problems(fileEnv('/etc/bad.json', extra), { readFile })
+  }
+  t.match(bad([{ issuer: 'a', discovery: true, audiences: ['x'] }]), [/entry 1 \(a\): issuer: "a" is not a URL/], 'discovery needs the issuer to be a URL')
+  t.match(bad([{ issuer: 'https://a.example.com', discovery: true }]), [/entry 1 \(https:\/\/a\.example\.com\): "audiences" \(or "clientIds"\) is required with a JWKS or discovery/])
+  t.match(bad([{ issuer: 'https://a.example.com', discovery: true, audiences: ['x'], jwksUrl: 'https://a.example.com/jwks' }]), [/entry 1 \(https:\/\/a\.example\.com\): set exactly one of .*found jwksUrl and discovery/])
+  t.match(bad([{ issuer: 'x', secret: 's'.repeat(40), audience: ['y'] }]), [/entry 1 \(x\): unknown field "audience" \(did you mean "audiences"\?\)/])
+  t.match(bad([{ issuer: 'x', secret: 'short' }]), [/entry 1 \(x\): secret must be at least 32 bytes/])
+  t.match(bad([{ issuer: 'x', secret: 's'.repeat(40), userIdPrefix: 'fb:' }]), [/userIdPrefix" must be up to 16 letters and digits/])
+  t.match(bad([{ issuer: 'x', secretFile: '/run/secrets/none' }]), [/entry 1 \(x\): secretFile: cannot read \/run\/secrets\/none \(ENOENT\)/])
+  t.match(bad([{ issuer: 'x', secret: 's'.repeat(40) }, { issuer: 'x', secret: 't'.repeat(40) }]), [/entry 2: issuer x is listed twice/])
+  t.match(bad([{ secret: 's'.repeat(40) }]), [/entry 1: "issuer" must be the exact iss/])
+  t.match(bad([{ issuer: 'x', secret: 's'.repeat(40), algorithms: ['RS256'] }]), [/entry 1 \(x\): algorithms: RS256 cannot be used with an HMAC secret/])
+  t.match(bad([{ issuer: 'x', secret: 's'.repeat(40) }], { JWT_AUDIENCE: 'y' }), [/JWT_ISSUERS_FILE replaces JWT_AUDIENCE: set them in the file, per issuer/])
+  t.match(bad([]), [/must hold a non-empty list of issuers/])
+  t.match(problems(fileEnv('/etc/none.yaml'), { readFile }), [/JWT_ISSUERS_FILE: cannot read \/etc\/none\.yaml \(ENOENT\)/])
+  files['/etc/garbage'] = 'issuers: [ {'
+  t.match(problems(fileEnv('/etc/garbage'), { readFile }), [/is neither JSON nor YAML/])
+  const leaked = bad([{ issuer: 'x', secret: 'TopSecretValue-but-too-short' }]).join('\n')
+  t.notMatch(leaked, /TopSecretValue/, 'a secret from the file is never echoed')
 })
 
 t.test('HMAC secret mode', async (t) => {
   onlyProblem(t, baseEnv({ JWT_SECRET: 'short' }), /JWT_SECRET must be at least 32 bytes/)
-  t.same(loadConfig(baseEnv({ JWT_ALGORITHMS: 'HS256,HS512' })).jwt.algorithms, ['HS256', 'HS512'])
+  t.same(loadConfig(baseEnv({ JWT_ALGORITHMS: 'HS256,HS512' })).jwt.providers[0]?.algorithms, ['HS256', 'HS512'])
   onlyProblem(t, baseEnv({ JWT_ALGORITHMS: 'RS256' }), /RS256 cannot be used with an HMAC secret/)
   onlyProblem(t, baseEnv({ JWT_ALGORITHMS: 'none' }), /none cannot be used/)
 })
@@ -133,19 +227,19 @@ t.test('PEM public key mode', async (t) => {
   const pemEnv = (pem: string, extra: Record<string, string> = {}): Env => baseEnv({ JWT_SECRET: undefined, JWT_PUBLIC_KEY: pem, ...extra })
 
   const rsaConfig = loadConfig(pemEnv(rsaPem))
-  t.equal(rsaConfig.jwt.mode, 'public_key')
-  t.same(rsaConfig.jwt.algorithms, ['RS256'])
-  t.same(loadConfig(pemEnv(rsaPem, { JWT_ALGORITHMS: 'PS256,RS512' })).jwt.algorithms, ['PS256', 'RS512'])
+  t.equal(rsaConfig.jwt.providers[0]?.key.mode, 'public_key')
+  t.same(rsaConfig.jwt.providers[0]?.algorithms, ['RS256'])
+  t.same(loadConfig(pemEnv(rsaPem, { JWT_ALGORITHMS: 'PS256,RS512' })).jwt.providers[0]?.algorithms, ['PS256', 'RS512'])
   onlyProblem(t, pemEnv(rsaPem, { JWT_ALGORITHMS: 'HS256' }), /HS256 cannot be used with a rsa key/)
-  t.equal(loadConfig(pemEnv(rsaPem.trim().replace(/\n/g, '\\n'))).jwt.mode, 'public_key', 'escaped newlines in a one-line value')
+  t.equal(loadConfig(pemEnv(rsaPem.trim().replace(/\n/g, '\\n'))).jwt.providers[0]?.key.mode, 'public_key', 'escaped newlines in a one-line value')
   const pkcs1 = rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-  t.equal(loadConfig(pemEnv(pkcs1)).jwt.mode, 'public_key', 'BEGIN RSA PUBLIC KEY')
+  t.equal(loadConfig(pemEnv(pkcs1)).jwt.providers[0]?.key.mode, 'public_key', 'BEGIN RSA PUBLIC KEY')
 
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
-  t.same(loadConfig(pemEnv(ec)).jwt.algorithms, ['ES384'])
+  t.same(loadConfig(pemEnv(ec)).jwt.providers[0]?.algorithms, ['ES384'])
   onlyProblem(t, pemEnv(ec, { JWT_ALGORITHMS: 'ES256' }), /ES256 cannot be used with a ec key/)
   const ed = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString()
-  t.same(loadConfig(pemEnv(ed)).jwt.algorithms, ['EdDSA'])
+  t.same(loadConfig(pemEnv(ed)).jwt.providers[0]?.algorithms, ['EdDSA'])
 
   const privatePem = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   const found = problems(pemEnv(privatePem))
@@ -161,14 +255,14 @@ t.test('PEM public key mode', async (t) => {
 t.test('JWKS mode', async (t) => {
   const jwks = (extra: Record<string, string | undefined>): Env => baseEnv({ JWT_SECRET: undefined, JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'chat', ...extra })
   const config = loadConfig(jwks({}))
-  t.equal(config.jwt.mode, 'jwks')
-  t.same(config.jwt.algorithms, ['RS256'])
-  t.same(config.jwt.issuers, ['https://idp.example.com/'])
-  t.same(loadConfig(jwks({ JWT_AUDIENCE: 'a, b' })).jwt.audiences, ['a', 'b'])
+  t.equal(config.jwt.providers[0]?.key.mode, 'jwks')
+  t.same(config.jwt.providers[0]?.algorithms, ['RS256'])
+  t.same(config.jwt.providers[0]?.issuers, ['https://idp.example.com/'])
+  t.same(loadConfig(jwks({ JWT_AUDIENCE: 'a, b' })).jwt.providers[0]?.audiences, ['a', 'b'])
   onlyProblem(t, jwks({ JWT_ISSUER: undefined }), /JWT_ISSUER is required with JWT_JWKS_URL/)
-  onlyProblem(t, jwks({ JWT_AUDIENCE: undefined }), /JWT_AUDIENCE is required with JWT_JWKS_URL/)
+  onlyProblem(t, jwks({ JWT_AUDIENCE: undefined }), /JWT_AUDIENCE \(or JWT_CLIENT_IDS\) is required with JWT_JWKS_URL/)
   onlyProblem(t, jwks({ JWT_JWKS_URL: 'http://idp.example.com/jwks' }), /JWT_JWKS_URL: http:\/\/idp\.example\.com uses http:\/\/, allowed only for loopback hosts\./)
-  t.equal(loadConfig(jwks({ JWT_JWKS_URL: 'http://127.0.0.1:9999/jwks' })).jwt.mode, 'jwks')
+  t.equal(loadConfig(jwks({ JWT_JWKS_URL: 'http://127.0.0.1:9999/jwks' })).jwt.providers[0]?.key.mode, 'jwks')
   onlyProblem(t, jwks({ JWT_ALGORITHMS: 'HS256' }), /HS256 cannot be used with a JWKS/)
   onlyProblem(t, jwks({ JWT_JWKS_URL: 'https://user:pw@idp.example.com/jwks' }), /must not carry credentials/)
 })
@@ -221,7 +315,7 @@ t.test('secrets accept _FILE, trimmed of a final newline', async (t) => {
   }
   const config = loadConfig(baseEnv({ NEXCONN_APP_SECRET: undefined, NEXCONN_APP_SECRET_FILE: '/run/secrets/app', JWT_SECRET: undefined, JWT_SECRET_FILE: '/run/secrets/jwt' }), { readFile })
   t.equal(config.nexconn.appSecret, 'from-file-secret')
-  t.equal(config.jwt.mode === 'secret' && config.jwt.secret, 'j'.repeat(40))
+  t.equal(config.jwt.providers[0]?.key.mode === 'secret' && config.jwt.providers[0].key.secret, 'j'.repeat(40))
 
   const missing = problems(baseEnv({ NEXCONN_APP_SECRET: undefined, NEXCONN_APP_SECRET_FILE: '/run/secrets/none' }), { readFile })
   t.match(missing.join('\n'), /NEXCONN_APP_SECRET_FILE: cannot read \/run\/secrets\/none \(ENOENT\)/)

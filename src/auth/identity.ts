@@ -4,7 +4,7 @@
  * objects, so `__proto__`, `constructor` or inherited names in a payload are just data.
  */
 import { createHash } from 'node:crypto'
-import type { JwtConfig } from '../config.ts'
+import type { JwtProvider } from '../config.ts'
 import { isPlainObject } from './jwk.ts'
 import { invalidToken, invalidUserId } from './reasons.ts'
 import type { Identity } from './types.ts'
@@ -13,17 +13,30 @@ export const MAX_NAME_LENGTH = 64
 export const MAX_AVATAR_BYTES = 1024
 const NEXCONN_USER_ID = /^[A-Za-z0-9]{1,64}$/
 
-type IdentityPolicy = Pick<JwtConfig, 'userIdClaim' | 'nameClaim' | 'avatarClaim' | 'userIdMode'>
+type IdentityPolicy = Pick<JwtProvider, 'userIdClaim' | 'userIdPrefix' | 'nameClaim' | 'avatarClaim' | 'userIdMode'>
 
-/** Reads a dotted path (`user.id`) through own properties of plain objects only. */
-export function getClaim (payload: unknown, path: string): unknown {
+/**
+ * A claim as identity providers name them: the exact key first (Auth0's namespaced
+ * `https://myapp.example.com/uid`, Cognito's `cognito:username`), else a dotted path into nested
+ * objects (`app_metadata.chat_id`). Only own properties of plain objects are followed.
+ */
+export function getClaim (payload: unknown, name: string): unknown {
+  if (!isPlainObject(payload)) return undefined
+  if (Object.hasOwn(payload, name)) return payload[name]
   let current: unknown = payload
-  for (const part of path.split('.')) {
+  for (const part of name.split('.')) {
     if (!isPlainObject(current) || !Object.hasOwn(current, part)) return undefined
     current = current[part]
   }
   return current
 }
+
+/**
+ * Unicode control and format characters, but for the zero-width joiner and non-joiner (emoji
+ * sequences and several scripts need them): a bidi override (U+202E) in a display name would make
+ * a chat client show another name than the one the user has.
+ */
+const UNPRINTABLE = /[[\p{Cc}\p{Cf}]--[\u200C\u200D]]+/gv
 
 /**
  * The Nexconn user id in `hash` mode: lowercase hex SHA-256 of the UTF-8 bytes of
@@ -40,12 +53,14 @@ export function hashUserId (issuer: string, claim: string): string {
 export function mapIdentity (payload: Record<string, unknown>, policy: IdentityPolicy, expiresAt: number): Identity {
   const issuer = Object.hasOwn(payload, 'iss') && typeof payload.iss === 'string' ? payload.iss : undefined
   const claim = userIdClaim(payload, policy.userIdClaim)
+  const prefix = policy.userIdPrefix
   let userId: string
   if (policy.userIdMode === 'hash') {
-    userId = hashUserId(issuer ?? '', claim)
+    // A prefix takes the place of the hash's last characters: the id stays within 64.
+    userId = prefix + hashUserId(issuer ?? '', claim).slice(0, 64 - prefix.length)
   } else {
-    if (!NEXCONN_USER_ID.test(claim)) throw invalidUserId(policy.userIdClaim)
-    userId = claim
+    userId = prefix + claim
+    if (!NEXCONN_USER_ID.test(userId)) throw invalidUserId(policy.userIdClaim)
   }
   const identity: Identity = { userId, name: displayName(payload, policy.nameClaim, userId), expiresAt }
   const avatarUrl = avatar(getClaim(payload, policy.avatarClaim))
@@ -75,7 +90,7 @@ function displayName (payload: Record<string, unknown>, nameClaim: string, userI
     const value = getClaim(payload, path)
     if (typeof value !== 'string') continue
     // Control characters make no sense in a display name and can corrupt clients' logs.
-    const cleaned = value.replace(/\p{Cc}+/gu, ' ').trim()
+    const cleaned = value.replace(UNPRINTABLE, ' ').trim()
     if (cleaned !== '') return truncate(cleaned, MAX_NAME_LENGTH)
   }
   return truncate(userId, MAX_NAME_LENGTH)

@@ -7,7 +7,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { JwtAlgorithm } from '../config.ts'
-import { spkiPem } from './verifier.ts'
+import { spkiPem } from './spki.ts'
 
 export const MAX_JWKS_KEYS = 100
 export const MAX_KID_LENGTH = 256

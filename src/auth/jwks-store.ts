@@ -1,7 +1,7 @@
 /**
- * The JWKS key store: loads the key set from the one configured URL and answers "which
- * verifier checks a token with this `kid` and `alg`?". Keys come only from that URL, never
- * from a token's `jku`, `x5u`, `jwk` or `iss`.
+ * The JWKS key store of one provider: loads the key set from the provider's JWKS URL (configured,
+ * or found by OIDC discovery: discovery.ts) and answers "which key checks a token with this `kid`
+ * and `alg`?". Keys come only from there, never from a token's `jku`, `x5u`, `jwk` or `iss`.
  *
  * Fetch policy (the shape of nearform/get-jwks, minus its limits):
  * - every fetch has an overall deadline (`timeoutMs`, default 2 s) and one fetch at a time runs
@@ -19,11 +19,11 @@ import { LRUCache } from 'lru-cache'
 import { Agent } from 'undici'
 import type { JwtAlgorithm } from '../config.ts'
 import type { BrokerError } from '../errors.ts'
+import type { JwksLocator } from './discovery.ts'
+import { fetchJson, FetchJsonError } from './fetch-json.ts'
 import { importJwks, type ImportedKey } from './jwk.ts'
-import { fetchJwks, JwksFetchError } from './jwks-fetch.ts'
 import { invalidToken, keysUnavailable } from './reasons.ts'
 import type { AuthHooks, AuthLogger } from './types.ts'
-import type { VerifyFn } from './verifier.ts'
 
 export interface JwksOptions {
   /** Overall deadline of one fetch (connect, headers and body). */
@@ -51,9 +51,10 @@ export const DEFAULT_JWKS_OPTIONS: Readonly<JwksOptions> = {
 
 export interface KeyEntry {
   kid: string | undefined
+  /** The algorithms this key may verify (its `alg` if published, else its type's ∩ the provider's). */
   algorithms: readonly JwtAlgorithm[]
+  /** SPKI PEM: what the verifier is given. */
   pem: string
-  verify: VerifyFn
 }
 
 interface KeySet {
@@ -64,13 +65,13 @@ interface KeySet {
 export interface JwksStoreDeps {
   logger: AuthLogger
   hooks: AuthHooks
-  makeVerifier: (pem: string, algorithms: readonly JwtAlgorithm[]) => VerifyFn
   /** Called when a refresh removed or replaced a key, so cached verifications are dropped. */
   onKeysRemoved: () => void
 }
 
 export class JwksStore {
-  readonly #url: URL
+  readonly #locator: JwksLocator
+  #url: URL | undefined
   readonly #pinned: readonly JwtAlgorithm[]
   readonly #options: JwksOptions
   readonly #deps: JwksStoreDeps
@@ -84,8 +85,8 @@ export class JwksStore {
   #timer: NodeJS.Timeout | undefined
   #started: Promise<void> | undefined
 
-  constructor (url: URL, pinned: readonly JwtAlgorithm[], options: JwksOptions, deps: JwksStoreDeps) {
-    this.#url = url
+  constructor (locator: JwksLocator, pinned: readonly JwtAlgorithm[], options: JwksOptions, deps: JwksStoreDeps) {
+    this.#locator = locator
     this.#pinned = pinned
     this.#options = options
     this.#deps = deps
@@ -164,13 +165,12 @@ export class JwksStore {
   async #fetchOnce (): Promise<void> {
     let outcome: 'ok' | 'error' | 'timeout' | 'not_modified'
     try {
-      const result = await fetchJwks(this.#url, {
-        dispatcher: this.#agent,
-        timeoutMs: this.#options.timeoutMs,
-        maxBytes: this.#options.maxBytes,
-        etag: this.#keys === undefined ? undefined : this.#etag,
-        signal: this.#closing.signal
-      })
+      const fetch = { dispatcher: this.#agent, timeoutMs: this.#options.timeoutMs, maxBytes: this.#options.maxBytes, signal: this.#closing.signal }
+      const url = await this.#locator.locate(fetch)
+      // A moved key set has no use for the old one's ETag.
+      if (this.#url !== undefined && this.#url.href !== url.href) this.#etag = undefined
+      this.#url = url
+      const result = await fetchJson(url, { ...fetch, etag: this.#keys === undefined ? undefined : this.#etag })
       if (result.kind === 'not_modified') {
         outcome = 'not_modified'
       } else {
@@ -178,9 +178,9 @@ export class JwksStore {
         outcome = 'ok'
       }
     } catch (err) {
-      outcome = err instanceof JwksFetchError ? err.reason : 'error'
+      outcome = err instanceof FetchJsonError ? err.reason : 'error'
       // Our own messages only: never a response body or a peer's error text.
-      const message = err instanceof Error && (err instanceof JwksFetchError || err.name === 'JwksFormatError') ? err.message : 'unexpected error'
+      const message = err instanceof Error && (err instanceof FetchJsonError || err.name === 'JwksFormatError') ? err.message : 'unexpected error'
       this.#deps.logger.warn({ module: 'auth', jwks: this.#logUrl(), outcome, keysLoaded: this.ready() }, `JWKS fetch failed: ${message}`)
     }
     this.#emit(outcome)
@@ -190,18 +190,14 @@ export class JwksStore {
   #install (document: unknown, etag: string | undefined): void {
     const imported = importJwks(document, this.#pinned)
     const next: KeySet = { byKid: new Map(), all: [] }
-    let ignored = imported.ignored
+    const ignored = imported.ignored
     for (const key of imported.keys) {
       const entry = this.#entry(key)
-      if (entry === undefined) {
-        ignored++
-        continue
-      }
       next.all.push(entry)
       if (entry.kid !== undefined) next.byKid.set(entry.kid, entry)
     }
     if (next.all.length === 0) {
-      const err = new Error(`the JWKS holds no key usable with JWT_ALGORITHMS=${this.#pinned.join(',')} (${ignored} ignored); keeping the previous key set`)
+      const err = new Error(`the JWKS holds no key usable with the algorithms ${this.#pinned.join(',')} (${ignored} ignored); keeping the previous key set`)
       err.name = 'JwksFormatError'
       throw err
     }
@@ -215,15 +211,10 @@ export class JwksStore {
     this.#deps.logger.info({ module: 'auth', jwks: this.#logUrl(), keys: next.all.length, ignored }, 'JWKS loaded')
   }
 
-  #entry (key: ImportedKey): KeyEntry | undefined {
-    // Reuse the verifier of an unchanged key: building one parses the key again.
+  #entry (key: ImportedKey): KeyEntry {
+    // Keep the entry of an unchanged key: its identity tells the caller nothing changed.
     const same = this.#keys?.all.find((old) => old.kid === key.kid && old.pem === key.pem && sameList(old.algorithms, key.algorithms))
-    if (same !== undefined) return same
-    try {
-      return { kid: key.kid, algorithms: key.algorithms, pem: key.pem, verify: this.#deps.makeVerifier(key.pem, key.algorithms) }
-    } catch {
-      return undefined // fast-jwt refused the key for these algorithms
-    }
+    return same ?? { kid: key.kid, algorithms: key.algorithms, pem: key.pem }
   }
 
   #schedule (succeeded: boolean): void {
@@ -245,7 +236,7 @@ export class JwksStore {
   }
 
   #logUrl (): string {
-    return this.#url.origin + this.#url.pathname
+    return this.#url === undefined ? this.#locator.label : this.#url.origin + this.#url.pathname
   }
 }
 

@@ -1,15 +1,18 @@
 /**
- * Fastify plugin: decorates `fastify.auth` with the Authenticator built from the JWT
- * configuration, starts it when the app is ready (the first JWKS fetch, at most its 2 s
- * deadline) and closes it with the app. Routes call
- * `fastify.auth.authenticate(request.headers.authorization)` and let the BrokerError reach the
- * app's error handler; readiness probes use `fastify.auth.ready()`.
+ * Fastify plugin: registers @fastify/jwt once per identity provider (namespace `idp<n>`, with
+ * that provider's key and verification options: providers.ts) and decorates `fastify.auth` with
+ * the Authenticator that selects the provider by `iss` and calls its namespace. Starts the JWKS
+ * stores when the app is ready (each first fetch bounded by its 2 s deadline) and closes them
+ * with the app. Routes call `fastify.auth.authenticate(request.headers.authorization)` and let the
+ * BrokerError reach the app's error handler; readiness uses `ready()` and `providerStates()`.
  */
+import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { JwtConfig } from '../config.ts'
-import { createAuthenticator } from './authenticator.ts'
-import type { JwksOptions } from './jwks-store.ts'
+import { createAuthenticator, createCache } from './authenticator.ts'
+import { DEFAULT_JWKS_OPTIONS, type JwksOptions } from './jwks-store.ts'
+import { createProvider, type NamespaceVerifier } from './providers.ts'
 import type { Authenticator, AuthHooks } from './types.ts'
 
 declare module 'fastify' {
@@ -26,10 +29,28 @@ export interface AuthPluginOptions {
 }
 
 async function authPlugin (fastify: FastifyInstance, options: AuthPluginOptions): Promise<void> {
+  const hooks = options.hooks ?? {}
+  const cache = createCache()
+  const providers = options.config.providers.map((config, index) => createProvider(config, index, {
+    logger: fastify.log,
+    hooks,
+    jwks: { ...DEFAULT_JWKS_OPTIONS, ...options.jwks },
+    clockToleranceS: options.config.clockToleranceS,
+    onKeysRemoved: () => { cache.clear() }
+  }))
+  for (const provider of providers) await fastify.register(fastifyJwt, provider.jwtOptions)
+  // @fastify/jwt decorates `fastify.jwt[namespace]`; its types do not model namespaces.
+  const namespaces = fastify.jwt as unknown as Record<string, NamespaceVerifier>
   const authenticator = createAuthenticator(options.config, {
     logger: fastify.log,
-    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
-    ...(options.jwks === undefined ? {} : { jwks: options.jwks })
+    hooks,
+    providers,
+    cache,
+    verifierOf: (namespace) => {
+      const verifier = namespaces[namespace]
+      if (verifier === undefined) throw new Error(`BUG: no @fastify/jwt namespace ${namespace}`)
+      return verifier
+    }
   })
   fastify.decorate('auth', authenticator)
   fastify.addHook('onReady', async () => { await authenticator.start() })

@@ -26,6 +26,7 @@ export const INVALID_TOKEN_REASONS = {
   missing_claim: 'The token lacks a required claim (exp, or iss and aud when they are checked).',
   wrong_issuer: 'The token issuer is not accepted.',
   wrong_audience: 'The token audience is not accepted.',
+  wrong_token_use: 'The token is not of an accepted kind (token_use).',
   bad_claim_type: 'A registered claim of the token has the wrong type.',
   missing_user_id: 'The token has no user id claim.',
   bad_user_id_type: 'The user id claim of the token must be a string.',

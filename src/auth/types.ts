@@ -14,12 +14,21 @@ export interface Identity {
   expiresAt: number
 }
 
+/** One identity provider's readiness, for `/readyz`. */
+export interface ProviderState {
+  /** Its issuer (or `default` for a single key that accepts any issuer). */
+  label: string
+  /** false while a JWKS provider has no key set loaded. */
+  ready: boolean
+}
+
 export interface Authenticator {
   /** Verifies an `Authorization` header value; resolves an Identity or throws BrokerError. Never throws anything else. */
   authenticate (authorization: string | undefined): Promise<Identity>
-  /** false in JWKS mode until a key set has been loaded; true otherwise. */
+  /** true once any provider can verify tokens (a secret or PEM key at once, a JWKS once loaded). */
   ready (): boolean
-  /** Starts background work (the initial JWKS fetch, awaited at most its 2 s deadline); idempotent; never rejects. */
+  providerStates (): ProviderState[]
+  /** Starts background work (the initial JWKS fetches, each awaited at most its 2 s deadline); idempotent; never rejects. */
   start (): Promise<void>
   /** Clears timers and aborts fetches. */
   close (): Promise<void>

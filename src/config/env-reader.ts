@@ -90,6 +90,16 @@ export class EnvReader {
     return this.#raw(name)
   }
 
+  /** A file named by a setting (e.g. JWT_ISSUERS_FILE, or a path inside that file); a problem if unreadable. */
+  readText (what: string, path: string): string | undefined {
+    try {
+      return this.#readFile(path).replace(/\r?\n$/, '')
+    } catch (err) {
+      this.problem(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`)
+      return undefined
+    }
+  }
+
   string (name: string): string {
     return this.#raw(name) ?? ''
   }

@@ -14,21 +14,25 @@ export type JwtAlgorithm = typeof HMAC_ALGORITHMS[number] | typeof ASYMMETRIC_AL
 /** EC curve → the one JWS algorithm that uses it (RFC 7518 §3.4). */
 const EC_CURVE_ALGORITHM: Record<string, JwtAlgorithm> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }
 
-export function checkAlgorithms (reader: EnvReader, requested: string[], fallback: JwtAlgorithm[], allowed: readonly JwtAlgorithm[], what: string): JwtAlgorithm[] {
+/** `requested` (from `setting`) checked against what `key` can verify; `fallback` when nothing was requested. */
+export function checkAlgorithms (reader: EnvReader, setting: string, requested: string[], fallback: JwtAlgorithm[], allowed: readonly JwtAlgorithm[], key: string): JwtAlgorithm[] {
   if (requested.length === 0) return fallback
   const bad = requested.filter((alg) => !(allowed as readonly string[]).includes(alg))
-  if (bad.length > 0) reader.problem(`JWT_ALGORITHMS: ${bad.join(', ')} cannot be used with ${what}; allowed: ${allowed.join(', ')}.`)
+  if (bad.length > 0) reader.problem(`${setting}: ${bad.join(', ')} cannot be used with ${key}; allowed: ${allowed.join(', ')}.`)
   return requested.filter((alg) => (allowed as readonly string[]).includes(alg)) as JwtAlgorithm[]
 }
 
+/** RSA keys shorter than this are refused: they can be factored (NIST SP 800-131A). */
+export const MIN_RSA_BITS = 2048
+
 const PEM_BLOCK = /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----$/
 
-export function parsePublicKey (reader: EnvReader, raw: string): { key: KeyObject, keyType: string, allowed: readonly JwtAlgorithm[], fallback: JwtAlgorithm } | undefined {
+export function parsePublicKey (reader: EnvReader, raw: string, setting = 'JWT_PUBLIC_KEY'): { key: KeyObject, keyType: string } | undefined {
   // Accept escaped newlines: a PEM pasted into a one-line env value.
   const pem = raw.replace(/\\n/g, '\n').trim()
   const match = PEM_BLOCK.exec(pem)
   if (match === null) {
-    reader.problem('JWT_PUBLIC_KEY must be exactly one PEM block (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) with nothing around it.')
+    reader.problem(`${setting} must be exactly one PEM block (BEGIN PUBLIC KEY or BEGIN CERTIFICATE) with nothing around it.`)
     return undefined
   }
   const label = match[1]
@@ -37,31 +41,44 @@ export function parsePublicKey (reader: EnvReader, raw: string): { key: KeyObjec
     if (label === 'PUBLIC KEY' || label === 'RSA PUBLIC KEY') key = createPublicKey(pem)
     else if (label === 'CERTIFICATE') key = new X509Certificate(pem).publicKey
     else {
-      reader.problem(`JWT_PUBLIC_KEY holds a "${label}" block; it must be a public key or certificate (never a private key).`)
+      reader.problem(`${setting} holds a "${label}" block; it must be a public key or certificate (never a private key).`)
       return undefined
     }
   } catch {
-    reader.problem('JWT_PUBLIC_KEY could not be parsed as a PEM public key.')
+    reader.problem(`${setting} could not be parsed as a PEM public key.`)
     return undefined
   }
   const keyType = key.asymmetricKeyType ?? 'unknown'
-  switch (keyType) {
-    case 'rsa':
-      return { key, keyType, allowed: RSA_ALGORITHMS, fallback: 'RS256' }
-    case 'rsa-pss':
-      return { key, keyType, allowed: ['PS256', 'PS384', 'PS512'], fallback: 'PS256' }
-    case 'ec': {
-      const alg = EC_CURVE_ALGORITHM[key.asymmetricKeyDetails?.namedCurve ?? '']
-      if (alg === undefined) {
-        reader.problem('JWT_PUBLIC_KEY is an EC key on a curve JWT does not use (P-256, P-384 or P-521 expected).')
-        return undefined
-      }
-      return { key, keyType, allowed: [alg], fallback: alg }
-    }
-    case 'ed25519':
-      return { key, keyType, allowed: ['EdDSA'], fallback: 'EdDSA' }
-    default:
-      reader.problem(`JWT_PUBLIC_KEY is a ${keyType} key; RSA, EC or Ed25519 expected.`)
+  if (keyType === 'rsa' || keyType === 'rsa-pss') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+    if (bits < MIN_RSA_BITS) {
+      reader.problem(`${setting} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required.`)
       return undefined
+    }
+  } else if (keyType === 'ec') {
+    if (EC_CURVE_ALGORITHM[key.asymmetricKeyDetails?.namedCurve ?? ''] === undefined) {
+      reader.problem(`${setting} is an EC key on a curve JWT does not use (P-256, P-384 or P-521 expected).`)
+      return undefined
+    }
+  } else if (keyType !== 'ed25519') {
+    reader.problem(`${setting} is a ${keyType} key; RSA, EC or Ed25519 expected.`)
+    return undefined
+  }
+  return { key, keyType }
+}
+
+/** The algorithms a (checked) public key can verify, and the one used when none is configured. */
+export function keyAlgorithms (key: KeyObject): { allowed: readonly JwtAlgorithm[], fallback: JwtAlgorithm } {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return { allowed: RSA_ALGORITHMS, fallback: 'RS256' }
+    case 'rsa-pss':
+      return { allowed: ['PS256', 'PS384', 'PS512'], fallback: 'PS256' }
+    case 'ec': {
+      const alg = EC_CURVE_ALGORITHM[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? 'ES256'
+      return { allowed: [alg], fallback: alg }
+    }
+    default:
+      return { allowed: ['EdDSA'], fallback: 'EdDSA' }
   }
 }

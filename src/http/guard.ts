@@ -1,10 +1,15 @@
 /**
- * The door of every authenticated route: a per-IP limit on failed authentications (so guessing
- * tokens or admin keys is slow), JWT verification, and a per-user rate limit on token requests
- * (`@fastify/rate-limit`, shared through Redis when configured). Counters degrade to in-process
- * ones while Redis is unavailable; a limiter never fails or delays a request because of Redis.
+ * The door of every authenticated route: JWT verification, a per-address limit on failed
+ * authentications, and a per-user rate limit on token requests (`@fastify/rate-limit`, shared
+ * through Redis when configured). A token that verifies is always served, whatever its address
+ * did before: mobile carriers (CGNAT), offices and proxies put thousands of users behind one
+ * address, and one app build stuck retrying a stale token must not lock all of them out. What the
+ * limit changes is what a failing address is told: past the limit its bad tokens get `429` with
+ * Retry-After instead of `401`, which stops well-behaved retry loops and keeps them out of our logs.
+ * Counters degrade to in-process ones while Redis is unavailable; a limiter never fails or delays a
+ * request because of Redis.
  */
-import { createHash } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -16,8 +21,8 @@ import { RedisBreaker } from '../redis/breaker.ts'
 import type { RedisClient } from '../redis/client.ts'
 
 const WINDOW_MS = 60_000
-/** How long a fleet-wide failure count read from Redis is reused. */
-const REMOTE_READ_MS = 1_000
+/** After a Redis failure, count in this process alone for this long. */
+const REDIS_SKIP_MS = 1_000
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,31 +30,32 @@ declare module 'fastify' {
     identity?: Identity
   }
   interface FastifyInstance {
-    /** onRequest hook for user routes: IP failure limit, then JWT verification (sets request.identity). */
+    /** onRequest hook for user routes: JWT verification (sets request.identity), then the failure limit for bad tokens. */
     authenticateUser: (request: FastifyRequest) => Promise<void>
     authFailures: FailureLimiter
   }
 }
 
 /**
- * Fixed one-minute windows of failed authentications per client IP. Every request is checked,
- * so the check must be cheap: in-process counts first, and a replica asks Redis about an address
- * at most once a second (and not at all for a second after Redis failed).
+ * Failed authentications per client address, in fixed one-minute windows, across replicas
+ * through Redis. Only failures touch it, so a valid request pays nothing. Addresses are personal
+ * data and few enough to enumerate: Redis sees only an HMAC of address and window, keyed by a
+ * secret, never the address or a plain hash of it.
  */
 export class FailureLimiter {
   readonly #max: number
   readonly #redis: RedisClient | undefined
   readonly #prefix: string
+  readonly #secret: string
   /** This replica's own failures per address and window. */
   readonly #local = new LRUCache<string, number>({ max: 50_000, ttl: WINDOW_MS })
-  /** The fleet-wide count last read from Redis, per address and window. */
-  readonly #remote = new LRUCache<string, number>({ max: 50_000, ttl: REMOTE_READ_MS })
-  readonly #breaker = new RedisBreaker({ skipMs: REMOTE_READ_MS })
+  readonly #breaker = new RedisBreaker({ skipMs: REDIS_SKIP_MS })
 
-  constructor (max: number, redis: RedisClient | undefined, prefix: string) {
+  constructor (max: number, redis: RedisClient | undefined, prefix: string, secret: string) {
     this.#max = max
     this.#redis = redis
     this.#prefix = prefix
+    this.#secret = secret
   }
 
   #window (ip: string): string {
@@ -57,49 +63,30 @@ export class FailureLimiter {
   }
 
   #redisKey (window: string): string {
-    // Client addresses are personal data: only a digest reaches Redis.
-    return `${this.#prefix}af:${createHash('sha256').update(window).digest('base64url').slice(0, 22)}`
+    return `${this.#prefix}af:${createHmac('sha256', this.#secret).update(window).digest('base64url').slice(0, 22)}`
   }
 
   #retryAfterS (): number {
     return Math.max(1, Math.ceil((WINDOW_MS - (Date.now() % WINDOW_MS)) / 1000))
   }
 
-  async #fromRedis<T> (operation: (redis: RedisClient) => Promise<T>): Promise<T | undefined> {
+  /** Counts a failure; answers the `rate_limited` error to send instead once the address is over the limit. */
+  async record (ip: string): Promise<BrokerError | undefined> {
+    if (this.#max === 0) return undefined
+    const window = this.#window(ip)
+    const local = (this.#local.get(window) ?? 0) + 1
+    this.#local.set(window, local)
     const redis = this.#redis
-    if (redis === undefined) return undefined
-    return await this.#breaker.attempt(async () => await operation(redis), undefined)
-  }
-
-  /** Throws `rate_limited` once the IP has failed too often in this window. */
-  async check (ip: string): Promise<void> {
-    if (this.#max === 0) return
-    const window = this.#window(ip)
-    let count = this.#local.get(window) ?? 0
-    if (count < this.#max && this.#redis !== undefined) {
-      let remote = this.#remote.get(window)
-      if (remote === undefined) {
-        remote = Number(await this.#fromRedis(async (redis) => await redis.get(this.#redisKey(window))) ?? 0)
-        this.#remote.set(window, remote)
-      }
-      count = Math.max(count, remote)
-    }
-    if (count >= this.#max) {
-      throw new BrokerError('rate_limited', 'Too many failed authentications from this address; retry later.', { retryAfterS: this.#retryAfterS() })
-    }
-  }
-
-  async record (ip: string): Promise<void> {
-    if (this.#max === 0) return
-    const window = this.#window(ip)
-    this.#local.set(window, (this.#local.get(window) ?? 0) + 1)
     const key = this.#redisKey(window)
-    const count = await this.#fromRedis(async (redis) => {
-      const value = await redis.incr(key)
-      if (value === 1) await redis.pexpire(key, WINDOW_MS)
-      return value
-    })
-    if (count !== undefined) this.#remote.set(window, count)
+    const fleet = redis === undefined
+      ? undefined
+      : await this.#breaker.attempt(async () => {
+        const value = await redis.incr(key)
+        if (value === 1) await redis.pexpire(key, WINDOW_MS)
+        return value
+      }, undefined)
+    if (Math.max(local, fleet ?? 0) <= this.#max) return undefined
+    return new BrokerError('rate_limited', 'Too many failed authentications from this address; retry later with a valid token.', { retryAfterS: this.#retryAfterS() })
   }
 }
 
@@ -109,15 +96,14 @@ const FAILURES = new Set(['missing_token', 'invalid_token', 'invalid_request'])
 export default fp<{ config: Config }>(async (app, { config }) => {
   const redis = app.redis?.client
   const prefix = config.redis?.keyPrefix ?? ''
-  const failures = new FailureLimiter(config.ops.authFailuresPerMinute, redis, prefix)
+  const failures = new FailureLimiter(config.ops.authFailuresPerMinute, redis, prefix, config.nexconn.appSecret)
   app.decorate('authFailures', failures)
 
   app.decorate('authenticateUser', async (request: FastifyRequest) => {
-    await failures.check(request.ip)
     try {
       request.identity = await app.auth.authenticate(request.headers.authorization)
     } catch (err) {
-      if (isBrokerError(err) && FAILURES.has(err.code)) await failures.record(request.ip)
+      if (isBrokerError(err) && FAILURES.has(err.code)) throw await failures.record(request.ip) ?? err
       throw err
     }
   })

@@ -16,11 +16,12 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ adminApiKey: string }> = async (a
   const expected = digest(adminApiKey)
 
   app.addHook('onRequest', async (request) => {
-    await app.authFailures.check(request.ip)
     const header = request.headers.authorization
     const match = /^Bearer +(\S+)$/i.exec(header ?? '')
     if (match !== null && timingSafeEqual(digest(match[1] ?? ''), expected)) return
-    await app.authFailures.record(request.ip)
+    // As for user tokens: the right key always works; an address that keeps guessing gets 429.
+    const limited = await app.authFailures.record(request.ip)
+    if (limited !== undefined) throw limited
     if (header === undefined || header === '') throw new BrokerError('missing_token', 'Send the admin API key as "Authorization: Bearer <key>".', { headers: { 'www-authenticate': 'Bearer' } })
     throw new BrokerError('invalid_token', 'The admin API key is not valid.', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } })
   })

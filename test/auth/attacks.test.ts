@@ -26,9 +26,9 @@ t.test('alg "none" in every letter case, with and without a signature, in every 
   const server = await JwksServer.start([publicJwk(rsa.publicKey, { kid: 'k1' })])
   t.teardown(() => server.close())
   const modes = [
-    harness(t, { JWT_SECRET: SECRET }),
-    harness(t, { JWT_PUBLIC_KEY: rsaPem }),
-    harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
+    await harness(t, { JWT_SECRET: SECRET }),
+    await harness(t, { JWT_PUBLIC_KEY: rsaPem }),
+    await harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
   ]
   const variants = noneVariants()
   t.equal(new Set(variants).size, 16)
@@ -48,7 +48,7 @@ t.test('alg "none" in every letter case, with and without a signature, in every 
 
 t.test('a stripped signature is refused', async (t) => {
   for (const [env, key, alg] of [[{ JWT_SECRET: SECRET }, SECRET, 'HS256'], [{ JWT_PUBLIC_KEY: rsaPem }, rsa.privateKey, 'RS256']] as const) {
-    const h = harness(t, env)
+    const h = await harness(t, env)
     const token = signJwt({ alg }, claims(), key)
     const stripped = token.slice(0, token.lastIndexOf('.') + 1)
     await assertInvalid(t, h, h.auth.authenticate(bearer(stripped)), 'missing_signature', `${alg} stripped`)
@@ -58,7 +58,7 @@ t.test('a stripped signature is refused', async (t) => {
 
 t.test('RS256 → HS256 confusion: the public key (PEM or JWK JSON) used as an HMAC secret', async (t) => {
   const jwkJson = JSON.stringify(publicJwk(rsa.publicKey))
-  const h = harness(t, { JWT_PUBLIC_KEY: rsaPem, JWT_ALGORITHMS: 'RS256,PS256' })
+  const h = await harness(t, { JWT_PUBLIC_KEY: rsaPem, JWT_ALGORITHMS: 'RS256,PS256' })
   for (const [name, secret] of [['PEM text', rsaPem], ['PEM text trimmed', rsaPem.trim()], ['JWK JSON', jwkJson]] as const) {
     for (const alg of ['HS256', 'HS384', 'HS512'] as const) {
       const forged = signJwt({ alg }, claims({ sub: 'forged' }), secret)
@@ -67,7 +67,7 @@ t.test('RS256 → HS256 confusion: the public key (PEM or JWK JSON) used as an H
   }
   const server = await JwksServer.start([publicJwk(rsa.publicKey, { kid: 'k1' })])
   t.teardown(() => server.close())
-  const j = harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
+  const j = await harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
   await j.auth.start()
   for (const secret of [rsaPem, jwkJson, JSON.stringify({ keys: [publicJwk(rsa.publicKey, { kid: 'k1' })] })]) {
     const forged = signJwt({ alg: 'HS256', kid: 'k1' }, claims({ iss: 'iss', aud: 'aud' }), secret)
@@ -76,7 +76,7 @@ t.test('RS256 → HS256 confusion: the public key (PEM or JWK JSON) used as an H
 })
 
 t.test('a relabelled alg fails the signature or the pin', async (t) => {
-  const h = harness(t, { JWT_PUBLIC_KEY: rsaPem, JWT_ALGORITHMS: 'RS256,RS384,PS256' })
+  const h = await harness(t, { JWT_PUBLIC_KEY: rsaPem, JWT_ALGORITHMS: 'RS256,RS384,PS256' })
   const token = signJwt({ alg: 'RS256' }, claims(), rsa.privateKey)
   const [, payload, signature] = token.split('.')
   for (const alg of ['RS384', 'PS256']) {
@@ -98,8 +98,8 @@ t.test('keys in the token header (jwk, jku, x5u, x5c) are never used or fetched'
   const evilUrl = `http://127.0.0.1:${listener.port}/jwks.json`
   const attackerJwk = publicJwk(attacker.publicKey, { kid: 'k1' })
   const modes = [
-    harness(t, { JWT_PUBLIC_KEY: rsaPem }),
-    harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
+    await harness(t, { JWT_PUBLIC_KEY: rsaPem }),
+    await harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
   ]
   const headers = [
     { alg: 'RS256', kid: 'k1', jwk: attackerJwk },
@@ -129,7 +129,7 @@ t.test('keys in the token header (jwk, jku, x5u, x5c) are never used or fetched'
 t.test('kid path traversal and injection strings are unknown keys', async (t) => {
   const server = await JwksServer.start([publicJwk(rsa.publicKey, { kid: 'k1' })])
   t.teardown(() => server.close())
-  const h = harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
+  const h = await harness(t, { JWT_JWKS_URL: server.url, JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud' })
   await h.auth.start()
   // eslint-disable-next-line no-template-curly-in-string -- a log4shell-style kid, literally
   const kids = ['../../../../etc/passwd', '/dev/null', "k1' OR '1'='1", 'k1"; DROP TABLE keys;--', '__proto__', 'constructor', 'k1\u0000', '${jndi:ldap://127.0.0.1/a}', 'k1/../k1', ' k1', 'K1']
@@ -145,7 +145,7 @@ t.test('kid path traversal and injection strings are unknown keys', async (t) =>
 })
 
 t.test('a tampered payload or header fails the signature', async (t) => {
-  const h = harness(t, { JWT_PUBLIC_KEY: rsaPem })
+  const h = await harness(t, { JWT_PUBLIC_KEY: rsaPem })
   const token = signJwt({ alg: 'RS256' }, claims({ sub: 'alice' }), rsa.privateKey)
   const [header, , signature] = token.split('.')
   await assertInvalid(t, h, h.auth.authenticate(bearer(`${header}.${b64url(claims({ sub: 'admin' }))}.${signature}`)), 'bad_signature', 'payload swapped')
@@ -153,13 +153,13 @@ t.test('a tampered payload or header fails the signature', async (t) => {
   const flipped = signature?.startsWith('A') === true ? `B${signature.slice(1)}` : `A${signature?.slice(1)}`
   await assertInvalid(t, h, h.auth.authenticate(bearer(`${header}.${token.split('.')[1]}.${flipped}`)), 'bad_signature', 'signature flipped')
   const e = ecKeys('P-256')
-  const ec = harness(t, { JWT_PUBLIC_KEY: pem(e.publicKey) })
+  const ec = await harness(t, { JWT_PUBLIC_KEY: pem(e.publicKey) })
   const ecToken = signJwt({ alg: 'ES256' }, claims(), e.privateKey)
   await assertInvalid(t, ec, ec.auth.authenticate(bearer(`${ecToken}AAAA`)), 'bad_signature', 'ECDSA signature of the wrong length')
 })
 
 t.test('time claims: expired, not yet valid, issued in the future, missing exp, wrong types', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '30' })
+  const h = await harness(t, { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '30' })
   const sign = (payload: Record<string, unknown>): string => bearer(signJwt({ alg: 'HS256' }, payload, SECRET))
   await assertInvalid(t, h, h.auth.authenticate(sign(claims({ exp: nowS() - 60 }))), 'expired')
   t.equal((await h.auth.authenticate(sign(claims({ exp: nowS() - 10 })))).userId, 'user1', 'expired within the tolerance (seconds, not ms) passes')
@@ -180,7 +180,7 @@ t.test('time claims: expired, not yet valid, issued in the future, missing exp, 
 })
 
 t.test('issuer and audience: exact match against comma-separated lists', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET, JWT_ISSUER: 'https://a.example, https://b.example', JWT_AUDIENCE: 'app1,app2' })
+  const h = await harness(t, { JWT_SECRET: SECRET, JWT_ISSUER: 'https://a.example, https://b.example', JWT_AUDIENCE: 'app1,app2' })
   const sign = (payload: Record<string, unknown>): string => bearer(signJwt({ alg: 'HS256' }, payload, SECRET))
   t.equal((await h.auth.authenticate(sign(claims({ iss: 'https://b.example', aud: 'app2' })))).issuer, 'https://b.example')
   t.ok(await h.auth.authenticate(sign(claims({ iss: 'https://a.example', aud: ['other', 'app1'] }))), 'one matching aud in an array')
@@ -193,14 +193,14 @@ t.test('issuer and audience: exact match against comma-separated lists', async (
   // fast-jwt skips allowedAud/allowedIss when the claim is absent: the broker requires them.
   t.equal((await assertInvalid(t, h, h.auth.authenticate(sign(claims({ iss: 'https://a.example' }))), 'missing_claim', 'missing aud')).detail, 'The token has no aud claim.')
   t.equal((await assertInvalid(t, h, h.auth.authenticate(sign(claims({ aud: 'app1' }))), 'missing_claim', 'missing iss')).detail, 'The token has no iss claim.')
-  const open = harness(t, { JWT_SECRET: SECRET })
+  const open = await harness(t, { JWT_SECRET: SECRET })
   t.ok(await open.auth.authenticate(sign(claims())), 'without JWT_ISSUER/JWT_AUDIENCE neither claim is needed')
   await assertInvalid(t, h, h.auth.authenticate(sign(claims({ iss: ['https://a.example'], aud: 'app1' }))), 'bad_claim_type', 'iss array')
   await assertInvalid(t, h, h.auth.authenticate(sign(claims({ iss: 'https://a.example', aud: [1] }))), 'bad_claim_type', 'aud number')
 })
 
 t.test('size and shape: oversize, array payload, crit, JWE, garbage', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   const big = signJwt({ alg: 'HS256' }, claims({ pad: 'x'.repeat(9000) }), SECRET)
   await assertInvalid(t, h, h.auth.authenticate(bearer(big)), 'too_large')
   const justUnder = signJwt({ alg: 'HS256' }, claims({ pad: 'x'.repeat(5500) }), SECRET)

@@ -1,17 +1,17 @@
 /**
  * The Authorization header, the verification cache, hooks and what gets logged.
  */
+import Fastify from 'fastify'
 import t from 'tap'
-import { createAuthenticator } from '../../src/auth/index.ts'
+import authPlugin from '../../src/auth/plugin.ts'
 import { BrokerError } from '../../src/errors.ts'
 import { assertInvalid, harness, rejection } from './helpers/auth.ts'
-import { silentLogger } from './helpers/log.ts'
 import { bearer, claims, jwtConfig, nowS, SECRET, signJwt } from './helpers/tokens.ts'
 
 const good = (): string => signJwt({ alg: 'HS256' }, claims(), SECRET)
 
 t.test('missing header → missing_token with WWW-Authenticate: Bearer', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   for (const value of [undefined, '', '   ']) {
     const err = await rejection(h.auth.authenticate(value))
     t.equal(err.code, 'missing_token')
@@ -22,7 +22,7 @@ t.test('missing header → missing_token with WWW-Authenticate: Bearer', async (
 })
 
 t.test('a header that is not "Bearer <token>" → invalid_request (400)', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   const token = good()
   for (const value of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Bearer    ', token, `Token ${token}`, `Bearer ${token} extra`, `Bearer\t${token}`, `Bearer,${token}`, 'x'.repeat(20_000)]) {
     const err = await rejection(h.auth.authenticate(value))
@@ -34,14 +34,14 @@ t.test('a header that is not "Bearer <token>" → invalid_request (400)', async 
 })
 
 t.test('oversize token rejected before decoding, also in a huge header', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   await assertInvalid(t, h, h.auth.authenticate(`Bearer ${'a'.repeat(8193)}`), 'too_large', '8193 bytes')
   await assertInvalid(t, h, h.auth.authenticate(`Bearer ${'a'.repeat(100_000)}`), 'too_large', '100 kB')
   await assertInvalid(t, h, h.auth.authenticate(`Bearer ${'é'.repeat(4100)}`), 'too_large', 'counted in bytes, not characters')
 })
 
 t.test('successes are cached until exp; failures never are', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   const token = bearer(good())
   const first = await h.auth.authenticate(token)
   const second = await h.auth.authenticate(token)
@@ -57,7 +57,7 @@ t.test('successes are cached until exp; failures never are', async (t) => {
 })
 
 t.test('a cached success does not outlive the token exp', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' })
+  const h = await harness(t, { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_S: '0' })
   const exp = nowS() + 2
   const token = bearer(signJwt({ alg: 'HS256' }, claims({ exp }), SECRET))
   t.equal((await h.auth.authenticate(token)).expiresAt, exp * 1000)
@@ -69,11 +69,11 @@ t.test('a cached success does not outlive the token exp', async (t) => {
 })
 
 t.test('authenticate never throws anything but BrokerError; a faulty hook changes nothing', async (t) => {
-  const auth = createAuthenticator(jwtConfig({ JWT_SECRET: SECRET }), {
-    logger: silentLogger(),
-    hooks: { onVerify: () => { throw new Error('hook bug') } }
-  })
-  t.teardown(() => auth.close())
+  const { auth } = await harness(t, { JWT_SECRET: SECRET })
+  const app = Fastify({ logger: false })
+  await app.register(authPlugin, { config: jwtConfig({ JWT_SECRET: SECRET }), hooks: { onVerify: () => { throw new Error('hook bug') } } })
+  t.teardown(() => app.close())
+  t.equal((await app.auth.authenticate(bearer(good()))).userId, 'user1', 'a throwing metrics hook decides nothing')
   t.equal((await auth.authenticate(bearer(good()))).userId, 'user1')
   const inputs: unknown[] = [42, null, {}, ['Bearer x'], 'Bearer a.b.c', 'Bearer ..', 'Bearer a..', `Bearer ${'A'.repeat(50)}.${'B'.repeat(50)}.C`]
   for (const input of inputs) {
@@ -86,7 +86,7 @@ t.test('authenticate never throws anything but BrokerError; a faulty hook change
 })
 
 t.test('logs carry neither the token nor claim values', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET, JWT_ISSUER: 'https://issuer.example', JWT_AUDIENCE: 'aud-x' })
+  const h = await harness(t, { JWT_SECRET: SECRET, JWT_ISSUER: 'https://issuer.example', JWT_AUDIENCE: 'aud-x' })
   const secretish = { sub: 'SubjectValue77', name: 'NameValue88', email: 'mail@value.example', iss: 'https://issuer.example', aud: 'aud-x' }
   const tokens = [
     signJwt({ alg: 'HS256' }, claims({ ...secretish, exp: nowS() - 3600 }), SECRET),

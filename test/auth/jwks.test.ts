@@ -29,7 +29,7 @@ async function jwksServer (t: Test, keys: unknown[]): Promise<JwksServer> {
 
 t.test('rotation: a new kid works after one refetch; a removed kid stops working', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   await h.auth.start()
   const old = token('k1')
   t.equal((await h.auth.authenticate(old)).userId, 'user1')
@@ -47,7 +47,7 @@ t.test('rotation: a new kid works after one refetch; a removed kid stops working
 
 t.test('1,000 random kids cost at most one refetch', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   await h.auth.start()
   t.equal(server.hits, 1)
   const concurrent = Array.from({ length: 500 }, async () => await rejection(h.auth.authenticate(token(randomBytes(8).toString('hex')))))
@@ -64,7 +64,7 @@ t.test('1,000 random kids cost at most one refetch', async (t) => {
 t.test('after the cooldown an unknown kid may refetch again; a negative-cached kid may not', async (t) => {
   let clock = 1_000_000
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
-  const h = harness(t, env(server), { now: () => clock })
+  const h = await harness(t, env(server), { now: () => clock })
   await h.auth.start()
   await rejection(h.auth.authenticate(token('ghost')))
   t.equal(server.hits, 2, 'first unknown kid: one refetch')
@@ -82,7 +82,7 @@ t.test('after the cooldown an unknown kid may refetch again; a negative-cached k
 t.test('a hung JWKS server: the answer comes within its budget', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   server.mode = 'hang'
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   let started = Date.now()
   await h.auth.start()
   t.ok(Date.now() - started < 3000, `start() returns within the 2 s deadline (${Date.now() - started} ms)`)
@@ -96,7 +96,7 @@ t.test('a hung JWKS server: the answer comes within its budget', async (t) => {
 
   // With keys loaded, a hung refresh never delays known kids, and unknown kids wait at most the budget.
   server.mode = 'ok'
-  const loaded = harness(t, env(server))
+  const loaded = await harness(t, env(server))
   await loaded.auth.start()
   server.mode = 'hang'
   started = Date.now()
@@ -110,7 +110,7 @@ t.test('a hung JWKS server: the answer comes within its budget', async (t) => {
 t.test('a server dripping bytes is cut off by the overall deadline', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   server.mode = 'drip'
-  const h = harness(t, env(server), { timeoutMs: 500 })
+  const h = await harness(t, env(server), { timeoutMs: 500 })
   const started = Date.now()
   await h.auth.start()
   t.ok(Date.now() - started < 2500, `drip stopped (${Date.now() - started} ms)`)
@@ -122,7 +122,7 @@ t.test('JWKS down at start: keys_unavailable until it comes up, then success', a
   let clock = 0
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   server.mode = 'fail'
-  const h = harness(t, env(server), { now: () => clock, unloadedRetryMs: 60_000 })
+  const h = await harness(t, env(server), { now: () => clock, unloadedRetryMs: 60_000 })
   await h.auth.start()
   t.notOk(h.auth.ready())
   const first = await rejection(h.auth.authenticate(token('k1')))
@@ -141,7 +141,7 @@ t.test('JWKS down at start: keys_unavailable until it comes up, then success', a
 t.test('JWKS down at start: the background retry loads the keys', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   server.mode = 'fail'
-  const h = harness(t, env(server), { unloadedRetryMs: 100 })
+  const h = await harness(t, env(server), { unloadedRetryMs: 100 })
   await h.auth.start()
   t.notOk(h.auth.ready())
   server.mode = 'ok'
@@ -152,7 +152,7 @@ t.test('JWKS down at start: the background retry loads the keys', async (t) => {
 t.test('periodic refresh picks up removals; failures keep the last good set; ETag', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' }), publicJwk(k2.publicKey, { kid: 'k2' })])
   server.etag = '"v1"'
-  const h = harness(t, env(server), { refreshIntervalMs: 100, failedRetryMs: 100 })
+  const h = await harness(t, env(server), { refreshIntervalMs: 100, failedRetryMs: 100 })
   await h.auth.start()
   const early = token('k2', k2.privateKey)
   t.equal((await h.auth.authenticate(early)).userId, 'user1')
@@ -188,7 +188,7 @@ t.test('what the store accepts from a JWKS', async (t) => {
     'not an object',
     publicJwk(k1.publicKey, { kid: 'good', alg: 'RS256', x5u: 'http://127.0.0.1:1/x', d: 'bogus-private-member' })
   ])
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   await h.auth.start()
   t.ok(h.auth.ready())
   const signed = (kid: string, alg = 'RS256', key: import('node:crypto').KeyObject | string = k1.privateKey): string =>
@@ -205,7 +205,7 @@ t.test('what the store accepts from a JWKS', async (t) => {
 
 t.test('a token without kid: accepted only when exactly one key fits its alg', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   await h.auth.start()
   t.equal((await h.auth.authenticate(token(undefined))).userId, 'user1', 'one key: used')
   server.keys = [publicJwk(k1.publicKey, { kid: 'k1' }), publicJwk(k2.publicKey, { kid: 'k2' })]
@@ -217,7 +217,7 @@ t.test('unusable JWKS answers keep the endpoint "not loaded" and are reported', 
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   for (const mode of ['not_json', 'huge', 'redirect'] as const) {
     server.mode = mode
-    const h = harness(t, env(server))
+    const h = await harness(t, env(server))
     await h.auth.start()
     t.notOk(h.auth.ready(), `${mode}: not loaded`)
     t.same(h.fetches, ['error'], `${mode}: reported as error`)
@@ -225,11 +225,11 @@ t.test('unusable JWKS answers keep the endpoint "not loaded" and are reported', 
   }
   server.mode = 'ok'
   server.keys = [{ kty: 'oct', k: 'c2VjcmV0', kid: 'only-oct' }]
-  const h = harness(t, env(server))
+  const h = await harness(t, env(server))
   await h.auth.start()
   t.notOk(h.auth.ready(), 'a set with no usable key is not a key set')
   t.match(h.logs(), /no key usable/)
-  const doc = harness(t, env(server))
+  const doc = await harness(t, env(server))
   server.keys = 'nope' as unknown as unknown[]
   await doc.auth.start()
   t.notOk(doc.auth.ready(), '"keys" must be an array')
@@ -238,7 +238,7 @@ t.test('unusable JWKS answers keep the endpoint "not loaded" and are reported', 
 t.test('close() aborts a hung fetch and stops the timers', async (t) => {
   const server = await jwksServer(t, [publicJwk(k1.publicKey, { kid: 'k1' })])
   server.mode = 'hang'
-  const h = harness(t, env(server), { timeoutMs: 10_000 })
+  const h = await harness(t, env(server), { timeoutMs: 10_000 })
   const starting = h.auth.start()
   await waitFor(() => server.hits === 1)
   const started = Date.now()

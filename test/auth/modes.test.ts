@@ -15,14 +15,14 @@ const p521 = ecKeys('P-521')
 const ed = edKeys()
 
 t.test('secret mode: HS256 by default, HS384/HS512 when listed', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   const identity = await h.auth.authenticate(bearer(signJwt({ alg: 'HS256', typ: 'JWT' }, claims(), SECRET)))
   t.equal(identity.userId, 'user1')
   t.equal(h.outcomes.at(-1), 'ok')
   t.ok(h.auth.ready(), 'secret mode is ready at once')
   await assertInvalid(t, h, h.auth.authenticate(bearer(signJwt({ alg: 'HS512' }, claims(), SECRET))), 'alg_not_allowed', 'HS512 not listed')
 
-  const all = harness(t, { JWT_SECRET: SECRET, JWT_ALGORITHMS: 'HS256,HS384,HS512' })
+  const all = await harness(t, { JWT_SECRET: SECRET, JWT_ALGORITHMS: 'HS256,HS384,HS512' })
   for (const alg of ['HS256', 'HS384', 'HS512'] as const) {
     const identity = await all.auth.authenticate(bearer(signJwt({ alg }, claims({ sub: `u${alg}` }), SECRET)))
     t.equal(identity.userId, `u${alg}`, alg)
@@ -31,7 +31,7 @@ t.test('secret mode: HS256 by default, HS384/HS512 when listed', async (t) => {
 })
 
 t.test('a token signed by fast-jwt\'s own signer verifies', async (t) => {
-  const h = harness(t, { JWT_SECRET: SECRET })
+  const h = await harness(t, { JWT_SECRET: SECRET })
   const token = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })({ sub: 'viaSigner' })
   t.equal((await h.auth.authenticate(bearer(token))).userId, 'viaSigner')
 })
@@ -50,7 +50,7 @@ for (const c of pemCases) {
   t.test(`PEM mode: ${c.name}`, async (t) => {
     const env: Record<string, string> = { JWT_PUBLIC_KEY: pem(c.keys.publicKey) }
     if (c.env !== undefined) env.JWT_ALGORITHMS = c.env
-    const h = harness(t, env)
+    const h = await harness(t, env)
     for (const alg of c.algorithms) {
       const identity = await h.auth.authenticate(bearer(signJwt({ alg }, claims({ sub: 'pemUser' }), c.keys.privateKey)))
       t.equal(identity.userId, 'pemUser', `${alg} verifies`)
@@ -63,7 +63,7 @@ for (const c of pemCases) {
 }
 
 t.test('PEM mode: an algorithm of the right family but not listed is refused', async (t) => {
-  const h = harness(t, { JWT_PUBLIC_KEY: pem(rsa.publicKey) })
+  const h = await harness(t, { JWT_PUBLIC_KEY: pem(rsa.publicKey) })
   await assertInvalid(t, h, h.auth.authenticate(bearer(signJwt({ alg: 'RS512' }, claims(), rsa.privateKey))), 'alg_not_allowed')
   await assertInvalid(t, h, h.auth.authenticate(bearer(signJwt({ alg: 'PS256' }, claims(), rsa.privateKey))), 'alg_not_allowed')
 })
@@ -76,7 +76,7 @@ t.test('JWKS mode: one key of each family', async (t) => {
     publicJwk(ed.publicKey, { kid: 'ed', alg: 'EdDSA' })
   ])
   t.teardown(() => server.close())
-  const h = harness(t, {
+  const h = await harness(t, {
     JWT_JWKS_URL: server.url,
     JWT_ISSUER: 'https://idp.example',
     JWT_AUDIENCE: 'broker',
@@ -97,7 +97,7 @@ t.test('JWKS mode: one key of each family', async (t) => {
 })
 
 t.test('createAuthenticator refuses nothing valid and start() is idempotent outside JWKS mode', async (t) => {
-  const h = harness(t, { JWT_PUBLIC_KEY: pem(ed.publicKey) })
+  const h = await harness(t, { JWT_PUBLIC_KEY: pem(ed.publicKey) })
   await h.auth.start()
   await h.auth.start()
   t.ok(h.auth.ready())

@@ -70,5 +70,5 @@ t.test('the broker settings in the manifest are a valid production configuration
   t.equal(config.server.host, '127.0.0.1', 'listens on loopback only')
   t.equal(config.server.port, 8080)
   t.equal(config.nexconn.appSecret, files['nexconn-app-secret'], 'App Secret read from the mounted file')
-  t.equal(config.jwt.mode, 'secret')
+  t.equal(config.jwt.providers[0]?.key.mode, 'secret')
 })

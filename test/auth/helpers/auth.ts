@@ -1,5 +1,7 @@
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import type { Test } from 'tap'
-import { createAuthenticator, type Authenticator, type JwksOptions } from '../../../src/auth/index.ts'
+import type { Authenticator, JwksOptions } from '../../../src/auth/index.ts'
+import authPlugin from '../../../src/auth/plugin.ts'
 import { BrokerError } from '../../../src/errors.ts'
 import { captureLogger } from './log.ts'
 import { jwtConfig } from './tokens.ts'
@@ -13,18 +15,23 @@ export interface Harness {
   logs: () => string
 }
 
-/** An authenticator from env variables, closed at the end of the test. */
-export function harness (t: Test, env: Record<string, string>, jwks: Partial<JwksOptions> = {}): Harness {
+/**
+ * The authenticator from env variables, as the broker builds it (the auth plugin, so @fastify/jwt,
+ * in a bare Fastify instance), not yet started: tests call `auth.start()` when they want the first
+ * JWKS fetch. Closed at the end of the test.
+ */
+export async function harness (t: Test, env: Record<string, string>, jwks: Partial<JwksOptions> = {}): Promise<Harness> {
   const { logger, text } = captureLogger()
   const outcomes: string[] = []
   const fetches: string[] = []
-  const auth = createAuthenticator(jwtConfig(env), {
-    logger,
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
+  await app.register(authPlugin, {
+    config: jwtConfig(env),
     hooks: { onVerify: (o) => outcomes.push(o), onJwksFetch: (r) => fetches.push(r) },
     jwks
   })
-  t.teardown(() => auth.close())
-  return { auth, outcomes, fetches, logs: text }
+  t.teardown(() => app.close())
+  return { auth: app.auth, outcomes, fetches, logs: text }
 }
 
 /** Awaits a promise that must reject with a BrokerError, and returns that error. */
