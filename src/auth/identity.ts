@@ -31,12 +31,14 @@ export function getClaim (payload: unknown, name: string): unknown {
   return current
 }
 
+/** Control characters make no sense in a display name and can corrupt clients' logs: a space each. */
+const CONTROL = /\p{Cc}+/gu
 /**
- * Unicode control and format characters, but for the zero-width joiner and non-joiner (emoji
- * sequences and several scripts need them): a bidi override (U+202E) in a display name would make
+ * Format characters are invisible: removed, but for the zero-width joiner and non-joiner (emoji
+ * sequences and several scripts need them). A bidi override (U+202E) in a display name would make
  * a chat client show another name than the one the user has.
  */
-const UNPRINTABLE = /[[\p{Cc}\p{Cf}]--[\u200C\u200D]]+/gv
+const FORMAT = /[\p{Cf}--[\u200C\u200D]]+/gv
 
 /**
  * The Nexconn user id in `hash` mode: lowercase hex SHA-256 of the UTF-8 bytes of
@@ -89,8 +91,7 @@ function displayName (payload: Record<string, unknown>, nameClaim: string, userI
   for (const path of new Set([nameClaim, 'nickname', 'preferred_username'])) {
     const value = getClaim(payload, path)
     if (typeof value !== 'string') continue
-    // Control characters make no sense in a display name and can corrupt clients' logs.
-    const cleaned = value.replace(UNPRINTABLE, ' ').trim()
+    const cleaned = value.replace(CONTROL, ' ').replace(FORMAT, '').trim()
     if (cleaned !== '') return truncate(cleaned, MAX_NAME_LENGTH)
   }
   return truncate(userId, MAX_NAME_LENGTH)

@@ -62,7 +62,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'ADMIN_API_KEY', group: 'operations', secret: true, description: 'Enables `POST /v1/admin/revoke` (at least 32 characters).' },
   { name: 'CORS_ORIGINS', group: 'operations', description: 'Comma-separated allowed browser origins, or `*`. Unset = no CORS headers (native apps need none).' },
   { name: 'RATE_LIMIT_PER_MINUTE', group: 'operations', default: '60', description: 'Token requests per verified user per minute; 0 disables.' },
-  { name: 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', group: 'operations', default: '30', description: 'Failed authentications per client IP per minute before that IP gets 429; 0 disables.' },
+  { name: 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', group: 'operations', default: '30', description: 'Failed authentications per client address per minute; past it, that address\'s bad tokens get 429 instead of 401 (a valid token is always served). 0 disables.' },
   { name: 'WEBHOOK_ENABLED', group: 'operations', default: 'false', description: 'Accept Nexconn webhooks at `POST /v1/webhooks/nexconn`.' },
   { name: 'WEBHOOK_NONCE_PARAM', group: 'operations', default: 'nonce', description: 'Query parameter carrying the webhook nonce.' },
   { name: 'WEBHOOK_TIMESTAMP_PARAM', group: 'operations', default: 'signTimestamp', description: 'Query parameter carrying the webhook timestamp.' },

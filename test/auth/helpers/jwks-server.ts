@@ -1,5 +1,6 @@
 /**
- * A JWKS endpoint on 127.0.0.1 that can serve, rotate, fail, hang, drip and count its hits.
+ * A JWKS endpoint on 127.0.0.1 that can serve, rotate, fail, hang, drip and count its hits; with
+ * `discovery` set, also an OpenID Connect discovery document at `/.well-known/openid-configuration`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
@@ -14,6 +15,11 @@ export class JwksServer {
   /** When set, sent as ETag and honoured in If-None-Match. */
   etag: string | undefined
   notModified = 0
+  /** Served at /.well-known/openid-configuration when set; `discoveryHits` counts its requests. */
+  discovery: Record<string, unknown> | undefined
+  discoveryHits = 0
+  /** `http://127.0.0.1:<port>`: an issuer whose discovery document this server serves. */
+  origin = ''
   readonly #server: Server
   readonly #open = new Set<ServerResponse>()
   url = ''
@@ -26,11 +32,17 @@ export class JwksServer {
     const server = new JwksServer()
     server.keys = keys
     await new Promise<void>((resolve) => server.#server.listen(0, '127.0.0.1', resolve))
-    server.url = `http://127.0.0.1:${(server.#server.address() as AddressInfo).port}/.well-known/jwks.json`
+    server.origin = `http://127.0.0.1:${(server.#server.address() as AddressInfo).port}`
+    server.url = `${server.origin}/.well-known/jwks.json`
     return server
   }
 
   #handle (req: IncomingMessage, res: ServerResponse): void {
+    if (this.discovery !== undefined && (req.url ?? '').endsWith('/.well-known/openid-configuration')) {
+      this.discoveryHits++
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.discovery))
+      return
+    }
     this.hits++
     this.#open.add(res)
     res.on('close', () => this.#open.delete(res))
