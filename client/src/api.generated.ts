@@ -39,7 +39,7 @@ export const TOKEN_RESPONSE_FIELDS = {
 } as const satisfies Record<keyof TokenResponse, readonly JsonKind[]>
 
 /** Every error code the broker answers with (`Problem.code`). */
-export const PROBLEM_CODES = ['invalid_request', 'missing_token', 'invalid_token', 'invalid_user_id', 'not_found', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal_error', 'upstream_rejected', 'upstream_unavailable', 'keys_unavailable', 'shutting_down', 'overloaded'] as const
+export const PROBLEM_CODES = ['invalid_request', 'missing_token', 'invalid_token', 'invalid_user_id', 'user_disabled', 'upstream_refused', 'not_found', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal_error', 'upstream_rejected', 'upstream_unavailable', 'keys_unavailable', 'shutting_down', 'overloaded'] as const
 export type ProblemCode = typeof PROBLEM_CODES[number]
 
 /** An error, as RFC 9457 problem details. */
@@ -70,7 +70,7 @@ export const PROBLEM_FIELDS = {
 export const TOKEN_ERRORS = {
   400: ['invalid_request'],
   401: ['missing_token', 'invalid_token'],
-  403: ['invalid_user_id'],
+  403: ['invalid_user_id', 'user_disabled', 'upstream_refused'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   429: ['rate_limited'],

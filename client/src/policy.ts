@@ -18,6 +18,9 @@ const BY_PROBLEM: Record<ProblemCode, Action> = {
   missing_token: 'reauthenticate',
   invalid_token: 'reauthenticate',
   invalid_user_id: 'fail',
+  // Nexconn will not issue tokens for this user (soft-deleted, blocked, or a refusal the broker logs).
+  user_disabled: 'fail',
+  upstream_refused: 'fail',
   not_found: 'fail', // a wrong brokerUrl
   payload_too_large: 'fail',
   unsupported_media_type: 'fail',

@@ -95,7 +95,7 @@ t.test('JWKS keys not loaded → 503 keys_unavailable with Retry-After; readines
     JWT_AUDIENCE: 'chat'
   }))
   const segment = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-  const rs256 = `${segment({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${segment({ sub: 'x1', exp: Math.floor(Date.now() / 1000) + 60 })}.${'A'.repeat(342)}`
+  const rs256 = `${segment({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${segment({ iss: 'https://idp.example.com/', aud: 'chat', sub: 'x1', exp: Math.floor(Date.now() / 1000) + 60 })}.${'A'.repeat(342)}`
   const res = await app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: `Bearer ${rs256}` } })
   assertProblem(t, res, 503, 'keys_unavailable')
   t.match(res.headers['retry-after'], /^\d+$/)
