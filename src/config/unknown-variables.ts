@@ -6,7 +6,8 @@
  * couple of typos of a setting's name. The message names the variable, never its value, and
  * suggests the nearest setting.
  *
- * Left alone: the `<NAME>_FILE` forms (the reader checks those), and the variables Kubernetes
+ * Secrets' `<NAME>_FILE` forms are settings too; the `_FILE` form of any other setting is left to
+ * the reader, which refuses it with its own message. Also left alone: the variables Kubernetes
  * service links and legacy Docker links add for a Service or container called `redis`, `jwt`...
  * (`REDIS_SERVICE_HOST`, `REDIS_PORT_6379_TCP_ADDR`), which the operator did not write.
  */
@@ -53,7 +54,7 @@ export function editDistance (a: string, b: string): number {
 
 /** One problem line per environment variable that looks like a misspelt setting. */
 export function unknownVariableProblems (env: Readonly<Record<string, string | undefined>>, variables: readonly VariableSpec[]): string[] {
-  const known = new Set(variables.map((v) => v.name))
+  const known = new Set(variables.flatMap((v) => v.secret === true ? [v.name, `${v.name}_FILE`] : [v.name]))
   const prefixes = prefixesOf(variables)
   const problems: string[] = []
   for (const name of Object.keys(env).sort()) {
