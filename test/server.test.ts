@@ -42,9 +42,9 @@ t.test('npm run dev: local mode prints a sample JWT and a curl that returns a to
   const deadline = Date.now() + 15_000
   while (!/curl -s -X POST/.test(output) && Date.now() < deadline) await sleep(50)
   t.match(output, /LOCAL MODE/)
-  const curl = /curl -s -X POST (http:\/\/localhost:\d+\/v1\/token) -H "Authorization: Bearer ([\w.-]+)"/.exec(output)
+  const curl = /curl -s -X POST (http:\/\/127\.0\.0\.1:\d+\/v1\/token) -H "Authorization: Bearer ([\w.-]+)"/.exec(output)
   t.ok(curl, 'a copy-paste curl is printed')
-  const url = (curl?.[1] ?? '').replace('localhost', '127.0.0.1')
+  const url = curl?.[1] ?? ''
   await sleep(200)
   const res = await request(url, { method: 'POST', headers: { authorization: `Bearer ${curl?.[2] ?? ''}` } })
   t.equal(res.statusCode, 200)
