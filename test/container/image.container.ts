@@ -13,6 +13,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { parse } from 'yaml'
 import { docker, ENGINE_READY, freePort, health, logsOf, mib, report, ROOT, signJwt, waitFor } from './helpers.ts'
 import { tarEntries } from './tar.ts'
 import { screenshotDocs } from './browser.ts'
@@ -136,7 +137,10 @@ t.test('docker run: hardened broker and emulator from the same image', async (t)
   writeFileSync(join(secrets, 'nexconn_app_secret'), `${APP_SECRET}\n`)
   chmodSync(secrets, 0o755)
   chmodSync(join(secrets, 'nexconn_app_secret'), 0o444)
-  const broker = await runBroker(`${RUN_ID}-broker`, { ...brokerEnv, NEXCONN_APP_SECRET_FILE: '/run/secrets/nexconn_app_secret' }, ['-v', `${secrets}:/run/secrets:ro`])
+  // The chart's memory limit, so the figure below is measured under the limit users get.
+  const limit = (parse(readFileSync(join(ROOT, 'helm', 'chat-token-broker', 'values.yaml'), 'utf8')) as { resources: { limits: { memory: string } } }).resources.limits.memory
+  const broker = await runBroker(`${RUN_ID}-broker`, { ...brokerEnv, NEXCONN_APP_SECRET_FILE: '/run/secrets/nexconn_app_secret' },
+    ['-v', `${secrets}:/run/secrets:ro`, '--memory', limit.replace(/Mi$/, 'm').replace(/Gi$/, 'g')])
   const healthy = (async () => {
     const deadline = Date.now() + 90_000
     for (;;) {
@@ -212,6 +216,7 @@ t.test('docker run: hardened broker and emulator from the same image', async (t)
   const stopMs = Date.now() - stopBegan
   const state = JSON.parse(await docker(['inspect', '--format', '{{json .State}}', broker.name])) as { ExitCode: number, OOMKilled: boolean }
   t.equal(state.ExitCode, 0, 'docker stop: exit code 0')
+  t.equal(state.OOMKilled, false, `never killed for memory under the chart's ${limit} limit`)
   t.ok(stopMs < STOP_GRACE_S * 1000, `stopped in ${stopMs} ms, within the ${STOP_GRACE_S} s grace (no SIGKILL)`)
   report('docker stop', `${stopMs} ms, exit 0`)
 
@@ -234,7 +239,7 @@ t.test('docs UI: off by default; with DOCS_ENABLED=true it renders over plain HT
   // A browser treats 127.0.0.1 as secure; a host name it resolves to 127.0.0.1 is not, like a
   // user's http://<server>:8080/docs. The traffic still goes to 127.0.0.1 only.
   const shot = await screenshotDocs(`http://broker.test:${broker.port}/docs`, join(work, 'docs.png'))
-  if (shot === undefined) return t.skip('no chromium on this machine')
+  if (shot === undefined) { t.skip('no chromium on this machine', () => {}); return }
   t.match(shot.dom, /\/v1\/token/, 'the UI rendered the operations from /openapi.json')
   t.match(shot.dom, /opblock/, 'Swagger UI operation blocks present')
   report('docs UI screenshot', shot.kept)

@@ -31,7 +31,6 @@ interface Service {
 
 const compose = readYaml('docker-compose.yml') as { services: Record<string, Service> }
 const services = compose.services
-const secretNames = new Set(VARIABLES.filter((v) => v.secret === true).map((v) => v.name))
 const variableNames = new Set(VARIABLES.map((v) => v.name))
 
 function environment (service: Service | undefined): Record<string, string> {

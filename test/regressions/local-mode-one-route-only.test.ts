@@ -31,7 +31,7 @@ function listeners (port: number): string[] {
 }
 
 t.test('npm run dev: 127.0.0.1 only, and every printed command works as printed', async (t) => {
-  if (!await succeeds(['sh', '-c', 'command -v curl'])) return t.skip('no curl on this machine')
+  if (!await succeeds(['sh', '-c', 'command -v curl'])) { t.skip('no curl on this machine', () => {}); return }
   const port = await freePort()
   const env = cleanEnv({ PORT: String(port) })
   for (const name of Object.keys(env)) if (/^(HOST|JWT_|NEXCONN_|ADMIN_|WEBHOOK_|REDIS_)/.test(name)) Reflect.deleteProperty(env, name)

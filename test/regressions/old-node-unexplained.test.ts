@@ -48,12 +48,12 @@ t.test('every npm script that runs the service checks first; npm ci is strict ab
 const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => path !== process.execPath && existsSync(path) && existsSync(join(dirname(path), 'npm')))
 
 t.test('with a real older Node: npm ci, npm run dev and npm start refuse with the message', async (t) => {
-  if (oldNode === undefined) return t.skip('no older Node.js with npm on this machine')
+  if (oldNode === undefined) { t.skip('no older Node.js with npm on this machine', () => {}); return }
   const { stdout } = await run(oldNode, ['-p', 'process.versions.node'])
   const version = stdout.trim()
   const [major = 0, minor = 0] = version.split('.').map(Number)
   const [wantMajor = 0, wantMinor = 0] = minimum.split('.').map(Number)
-  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) return t.skip(`${oldNode} is Node ${version}, not older than ${minimum}`)
+  if (major > wantMajor || (major === wantMajor && minor >= wantMinor)) { t.skip(`${oldNode} is Node ${version}, not older than ${minimum}`, () => {}); return }
   const env = cleanEnv({ PATH: `${dirname(oldNode)}:/usr/bin:/bin`, npm_config_update_notifier: 'false' })
 
   // npm ci in a copy with this package.json and .npmrc: the engine check comes before any download.
