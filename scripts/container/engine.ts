@@ -22,6 +22,8 @@ export interface Engine {
   env: NodeJS.ProcessEnv
   /** Server version, for the report. */
   version: string
+  /** A private daemon (started here or left by an interrupted run), not the machine's own. */
+  owned: boolean
   /** Stops what this process started; a no-op for an engine that was already running. */
   stop: () => Promise<void>
 }
@@ -138,7 +140,7 @@ async function startDaemon (): Promise<Engine> {
   const deadline = Date.now() + 60_000
   for (;;) {
     const version = await serverVersion(docker, env)
-    if (version !== undefined) return { docker, env, version, stop }
+    if (version !== undefined) return { docker, env, version, owned: true, stop }
     if (daemon.exitCode !== null || Date.now() > deadline) {
       await stop()
       throw new Error(`dockerd did not start; its log:\n${readFileSync(logPath, 'utf8').slice(-3000)}`)
@@ -153,11 +155,12 @@ export type EngineOutcome = { engine: Engine } | { unavailable: string }
 export async function ensureEngine (): Promise<EngineOutcome> {
   // The machine's daemon (DOCKER_HOST or the default socket), then a private one left running by
   // an interrupted run: either is used as it is and left running.
-  for (const env of [baseEnv(), { ...baseEnv(), DOCKER_HOST: `unix://${join(RUN_DIR, 'docker.sock')}` }]) {
+  const candidates = [{ env: baseEnv(), owned: false }, { env: { ...baseEnv(), DOCKER_HOST: `unix://${join(RUN_DIR, 'docker.sock')}` }, owned: true }]
+  for (const { env, owned } of candidates) {
     for (const docker of ['docker', '/usr/bin/docker']) {
       if (!await succeeds(['sh', '-c', `command -v ${docker}`])) continue
       const version = await serverVersion(docker, env)
-      if (version !== undefined) return { engine: { docker, env, version, stop: async () => {} } }
+      if (version !== undefined) return { engine: { docker, env, version, owned, stop: async () => {} } }
     }
   }
   if (!canInstall()) return { unavailable: 'no Docker daemon answers, and installing one (apt-get install docker.io) needs root' }

@@ -23,12 +23,15 @@ import { aptInstall, canInstall } from './apt.ts'
 import { baseImageNames, ensureBaseImages } from './base-images.ts'
 import { ensureCompose } from './compose.ts'
 import { CACHE_DIR, ensureEngine, type Engine } from './engine.ts'
+import { capture } from './exec.ts'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TEST_DIR = join(ROOT, 'test', 'container')
 const REQUIRED = process.env.CI === 'true'
 /** Our own images in docker-compose.yml (built, not pulled). */
 const OWN_IMAGES = ['chat-token-broker:local']
+/** The tag test/container/image.container.ts builds. */
+const TEST_IMAGE = 'chat-token-broker:container-test'
 
 async function runTap (engine: Engine, reportFile: string, artifacts: string): Promise<number> {
   // The image first: its --no-cache build is the one timed, and compose then reuses its layers.
@@ -67,6 +70,17 @@ function printReport (lines: Array<[string, string]>, reportFile: string): void 
   process.stdout.write('\n')
 }
 
+/**
+ * The images the tests built, and the dangling layers of earlier builds, so a long-lived data root
+ * does not grow with every run. Base images and stand-ins stay: they are the cache.
+ */
+async function removeTestImages (engine: Engine): Promise<void> {
+  for (const image of [TEST_IMAGE, ...(engine.owned ? OWN_IMAGES : [])]) {
+    await capture([engine.docker, 'image', 'rm', '--force', image], { env: engine.env }).catch(() => '')
+  }
+  if (engine.owned) await capture([engine.docker, 'image', 'prune', '--force'], { env: engine.env }).catch(() => '')
+}
+
 async function main (): Promise<number> {
   const began = Date.now()
   const outcome = await ensureEngine()
@@ -102,6 +116,7 @@ async function main (): Promise<number> {
     printReport(lines, reportFile)
     return status
   } finally {
+    await removeTestImages(engine)
     await engine.stop()
     rmSync(reportDir, { recursive: true, force: true })
   }
