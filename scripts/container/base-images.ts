@@ -74,7 +74,7 @@ function hostCaBundle (): string {
 }
 
 async function npmPack (spec: string, dir: string): Promise<string> {
-  const name = (await capture(['npm', 'pack', '--silent', spec], { cwd: dir })).trim().split('\n').at(-1)
+  const name = (await capture(['npm', 'pack', '--silent', spec], { cwd: dir, timeoutMs: 600_000 })).trim().split('\n').at(-1)
   if (name === undefined || name === '') throw new Error(`npm pack ${spec} printed no file name`)
   return join(dir, name)
 }

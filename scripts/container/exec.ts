@@ -66,14 +66,25 @@ export async function succeeds (argv: string[], options: RunOptions = {}): Promi
   }
 }
 
+/** Long-running children (apt, mmdebstrap), ended with the runner when it is interrupted. */
+const running = new Set<ReturnType<typeof spawn>>()
+
+export function killChildren (): void {
+  for (const child of running) child.kill('SIGTERM')
+}
+
 /** Runs a command with its output shown (long steps: apt, mmdebstrap), throwing on failure. */
 export async function show (argv: string[], options: RunOptions & { stdio?: SpawnOptions['stdio'] } = {}): Promise<void> {
   const [command, ...args] = argv
   if (command === undefined) throw new Error('empty command')
   await new Promise<void>((resolve, reject) => {
     const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: options.stdio ?? ['ignore', 'inherit', 'inherit'], timeout: options.timeoutMs })
+    running.add(child)
     child.on('error', reject)
-    child.on('close', (code) => { if (code === 0) resolve(); else reject(new CommandError(argv, code, '', '(output above)')) })
+    child.on('close', (code) => {
+      running.delete(child)
+      if (code === 0) resolve(); else reject(new CommandError(argv, code, '', '(output above)'))
+    })
   })
 }
 

@@ -23,7 +23,7 @@ import { aptInstall, canInstall } from './apt.ts'
 import { baseImageNames, ensureBaseImages } from './base-images.ts'
 import { ensureCompose } from './compose.ts'
 import { CACHE_DIR, ensureEngine, type Engine } from './engine.ts'
-import { capture } from './exec.ts'
+import { capture, killChildren } from './exec.ts'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TEST_DIR = join(ROOT, 'test', 'container')
@@ -94,6 +94,7 @@ async function main (): Promise<number> {
   }
   const { engine } = outcome
   const stopOnSignal = (signal: NodeJS.Signals): void => {
+    killChildren()
     void engine.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
   }
   process.once('SIGINT', stopOnSignal)
