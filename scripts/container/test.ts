@@ -34,10 +34,8 @@ const OWN_IMAGES = ['chat-token-broker:local']
 const TEST_IMAGE = 'chat-token-broker:container-test'
 
 async function runTap (engine: Engine, reportFile: string, artifacts: string): Promise<number> {
-  // The image first: its --no-cache build is the one timed, and compose then reuses its layers.
-  const rank = (name: string): number => name.startsWith('image.') ? 0 : 1
-  const files = readdirSync(TEST_DIR).filter((name) => name.endsWith('.container.ts'))
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((name) => join('test', 'container', name))
+  // One file at a time (tap orders them by name): both build the image and start containers.
+  const files = readdirSync(TEST_DIR).filter((name) => name.endsWith('.container.ts')).sort().map((name) => join('test', 'container', name))
   const env = {
     ...engine.env,
     CTB_DOCKER: engine.docker,
