@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { BrokerError } from './errors.ts'
@@ -14,7 +15,7 @@ import readiness from './http/readiness.ts'
 import { createLogger } from './logger.ts'
 import authPlugin from './auth/plugin.ts'
 import guard from './http/guard.ts'
-import openapi from './http/openapi.ts'
+import openapi, { DOCS_PREFIX } from './http/openapi.ts'
 import protection from './http/protection.ts'
 import { Metrics } from './metrics/metrics.ts'
 import metricsPlugin from './metrics/plugin.ts'
@@ -34,6 +35,8 @@ export interface BuildOptions {
 
 /** Small bodies only: the largest legitimate body is an admin revoke of 1,000 user ids. */
 export const BODY_LIMIT_BYTES = 96 * 1024
+
+const NoQuery = Type.Object({}, { additionalProperties: false })
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 
@@ -85,6 +88,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   if (config.server.trustProxy === true) {
     app.log.warn('TRUST_PROXY=true trusts every X-Forwarded-For hop: a client can pick its own address. Behind one ingress or load balancer, set TRUST_PROXY=1 (or the proxies\' addresses).')
   }
+  // Every route refuses query parameters it does not declare (400 invalid_request), as the README
+  // says, unless it declares its own; the docs UI's static files are not ours to describe.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.querystring === undefined && !route.url.startsWith(DOCS_PREFIX)) route.schema = { ...route.schema, querystring: NoQuery }
+  })
   const metrics = options.metrics ?? new Metrics()
   await app.register(metricsPlugin, { metrics, serveOnApiPort: config.server.metricsPort === undefined })
   await app.register(protection, { config })

@@ -120,7 +120,8 @@ export function loadConfig (env: Env, options: LoadOptions = {}): Config {
     shutdownDelayMs: reader.int('SHUTDOWN_DELAY_MS', 0, 600_000),
     maxEventLoopDelayMs: reader.int('MAX_EVENT_LOOP_DELAY_MS', 0, 60_000),
     metricsPort: reader.optionalInt('METRICS_PORT', 1, 65535),
-    docsEnabled: reader.bool('DOCS_ENABLED')
+    // Off in production unless asked for: the UI is for trying the API, not for a public port.
+    docsEnabled: reader.optionalString('DOCS_ENABLED') === undefined ? env.NODE_ENV !== 'production' : reader.bool('DOCS_ENABLED')
   }
   if (server.metricsPort !== undefined && server.metricsPort === server.port) {
     reader.problem('METRICS_PORT must differ from PORT.')

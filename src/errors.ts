@@ -7,7 +7,8 @@
  * by their `code`, never by their message, in the module that calls the library.
  */
 
-export const PROBLEM_TYPE_BASE = 'https://github.com/chat-token-broker/chat-token-broker/blob/main/README.md#error-'
+/** Each code has a heading of its own in docs/errors.md (test/routes/error-docs.test.ts). */
+export const PROBLEM_TYPE_BASE = 'https://github.com/chat-token-broker/chat-token-broker/blob/main/docs/errors.md#'
 
 export const ERRORS = {
   invalid_request: { status: 400, title: 'Invalid request' },

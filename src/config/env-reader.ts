@@ -2,6 +2,7 @@
  * Reading the environment: defaults, `<NAME>_FILE` for secrets, typed accessors, and problems
  * collected rather than thrown one by one, so an operator fixes a bad deployment in one round.
  */
+import { unknownVariableProblems } from './unknown-variables.ts'
 import { VARIABLES } from './variables.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -42,6 +43,7 @@ export class EnvReader {
     this.#env = env
     this.#readFile = readFile
     this.#checkFileVariants()
+    for (const problem of unknownVariableProblems(env, VARIABLES)) this.problem(problem)
   }
 
   problem (message: string): void {

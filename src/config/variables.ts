@@ -24,7 +24,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SHUTDOWN_DELAY_MS', group: 'operations', default: '0', description: 'After SIGTERM, keep serving (with `/readyz` failing) this long before closing the listener, so load balancers stop sending traffic first. Kubernetes does this with the chart\'s preStop pause instead.' },
   { name: 'MAX_EVENT_LOOP_DELAY_MS', group: 'operations', default: '1000', description: 'Shed load (503 `overloaded`) while the event loop lags more than this; 0 disables.' },
   { name: 'METRICS_PORT', group: 'operations', description: 'Serve `/metrics` on this separate port instead of the API port.' },
-  { name: 'DOCS_ENABLED', group: 'operations', default: 'true', description: 'Serve the OpenAPI UI at `/docs`.' },
+  { name: 'DOCS_ENABLED', group: 'operations', description: 'Serve the OpenAPI UI at `/docs`. Unset: on, except with `NODE_ENV=production` (the image sets it), where only `DOCS_ENABLED=true` turns it on.' },
   { name: 'NEXCONN_APP_KEY', group: 'nexconn', description: 'The App Key from the Nexconn console. Required (except in `npm run dev`).' },
   { name: 'NEXCONN_APP_SECRET', group: 'nexconn', secret: true, description: 'The App Secret from the Nexconn console. Required (except in `npm run dev`).' },
   { name: 'NEXCONN_REGION', group: 'nexconn', default: 'sg', description: 'Data centre of the app: `sg`, `us` or `sau`. Picks the documented primary and backup domains.' },

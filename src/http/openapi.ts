@@ -9,6 +9,9 @@ import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { ERRORS } from '../errors.ts'
 
+/** Where the docs UI and its static files live (routes outside our own schemas). */
+export const DOCS_PREFIX = '/docs'
+
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 const DESCRIPTION = `Exchanges an app's own JWT for the user's Nexconn Chat access token.
@@ -40,6 +43,14 @@ export default fp<{ docsEnabled: boolean }>(async (app, { docsEnabled }) => {
   app.get('/openapi.json', { logLevel: 'warn', schema: { hide: true } }, async () => app.swagger())
 
   if (docsEnabled) {
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { url: '/openapi.json' } })
+    await app.register(swaggerUi, {
+      routePrefix: DOCS_PREFIX,
+      staticCSP: true,
+      // The UI's own policy asks browsers to upgrade its requests to https, which leaves a blank
+      // page on plain http://<host>:8080/docs (every address but localhost).
+      transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/g, ''),
+      // No badge from validator.swagger.io: it would send this API's description URL to a third party.
+      uiConfig: { url: '/openapi.json', validatorUrl: null }
+    })
   }
 }, { name: 'openapi' })

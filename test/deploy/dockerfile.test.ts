@@ -6,12 +6,14 @@
  * file has a generous timeout; npm prefers its local cache.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, posix, relative } from 'node:path'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { BUILD_TOOLCHAIN, trimForBuild } from '../../scripts/image/build-manifest.ts'
+import { pruneModules } from '../../scripts/image/prune-modules.ts'
 import { bare, cleanEnv, copyArgs, dockerignore, envArgs, execForm, freePort, parseDockerfile, readText, ROOT, run, type Stage } from './helpers.ts'
 
 t.setTimeout(420_000)
@@ -55,6 +57,53 @@ t.test('build stage: npm ci then npm run build; deps stage: npm ci --omit=dev', 
   const fromStages = all(final, 'COPY').map(copyArgs).map((c) => c.flags.from).filter(Boolean)
   const prodStage = stages.find((s) => all(s, 'RUN').some((r) => /--omit=dev/.test(r)))
   t.ok(prodStage?.name !== undefined && fromStages.includes(prodStage.name), 'node_modules come from the production-only stage')
+})
+
+t.test('build stage: production dependencies plus the build toolchain only, at the locked versions', async (t) => {
+  const build = stages.find((s) => all(s, 'RUN').some((r) => /\bnpm run build\b/.test(r))) as Stage
+  t.match(all(build, 'RUN').join('\n'), /node scripts\/image\/build-manifest\.ts && npm ci\b/, 'the lockfile is trimmed before npm ci')
+  const manifest = JSON.parse(readText('package.json')) as Parameters<typeof trimForBuild>[0]
+  const lock = JSON.parse(readText('package-lock.json')) as Parameters<typeof trimForBuild>[1]
+  const trimmed = trimForBuild(manifest, lock)
+  t.same(Object.keys(trimmed.manifest.devDependencies ?? {}).sort(), [...BUILD_TOOLCHAIN].sort(), 'dev dependencies: the compiler and Node\'s types')
+  t.same(trimmed.manifest.dependencies, manifest.dependencies, 'every production dependency')
+  const locations = Object.keys(trimmed.lock.packages)
+  for (const name of [...Object.keys(manifest.dependencies ?? {}), ...BUILD_TOOLCHAIN]) t.ok(locations.includes(`node_modules/${name}`), `${name} locked`)
+  for (const devOnly of ['tap', 'eslint', '@aws-cdk/lambda-layer-kubectl-v33', 'kubernetes-models', 'typescript']) t.notOk(locations.includes(`node_modules/${devOnly}`), `no ${devOnly}`)
+  for (const [location, entry] of Object.entries(trimmed.lock.packages)) {
+    if (location !== '') t.same(entry, lock.packages[location], `${location}: the locked version and integrity, unchanged`)
+  }
+  t.ok(locations.length < Object.keys(lock.packages).length / 3, `${locations.length} of ${Object.keys(lock.packages).length} locked packages`)
+  t.throws(() => trimForBuild(manifest, lock, ['not-a-dev-dependency']), /not dev dependencies/)
+})
+
+t.test('deps stage: production install pruned of what no program reads', async (t) => {
+  const deps = stages.find((s) => all(s, 'RUN').some((r) => /--omit=dev/.test(r))) as Stage
+  t.match(all(deps, 'RUN').join('\n'), /npm ci --omit=dev.*&& node scripts\/image\/prune-modules\.ts node_modules/)
+  const dir = mkdtempSync(join(tmpdir(), 'ctb-prune-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const files: Record<string, string> = {
+    'a/index.js': 'module.exports = 1',
+    'a/index.d.ts': 'x',
+    'a/index.js.map': 'x',
+    'a/README.md': 'x',
+    'a/LICENSE.md': 'x',
+    'a/test/t.js': 'x',
+    'a/dist/types/index.js': 'kept: runtime code in a folder named types',
+    '@s/b/docs/x.md': 'x',
+    '@s/b/static/ui.js': 'x',
+    'a/node_modules/c/index.js': 'x',
+    'a/node_modules/c/examples/e.js': 'x',
+    'test/index.js': 'a package called test'
+  }
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true })
+    writeFileSync(join(dir, path), content)
+  }
+  const result = pruneModules(dir)
+  const left = listFiles(dir).sort()
+  t.same(left, ['@s/b/static/ui.js', 'a/LICENSE.md', 'a/dist/types/index.js', 'a/index.js', 'a/node_modules/c/index.js', 'test/index.js'])
+  t.equal(result.files, 6, 'six files: types, map, README, a test, a docs page, an example')
 })
 
 t.test('final stage: non-root numeric USER, NODE_ENV=production, exec-form CMD, HEALTHCHECK without a shell, OCI labels', async (t) => {
@@ -239,6 +288,8 @@ t.test('rehearsal: the stages in clean directories, then the CMD serves /livez a
 
   const files = listFiles(finalDir)
   t.ok(files.includes('dist/server.js'), 'dist/server.js built')
+  t.notOk(files.includes('dist/dev.js'), 'no dist/dev.js: local mode needs dev dependencies and is not shipped')
+  t.notOk(files.some((f) => f.endsWith('.map')), 'no source maps')
   t.notOk(files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests in the final stage')
   for (const devOnly of ['typescript', 'tap', '@types/node']) {
     t.notOk(existsSync(join(finalDir, 'node_modules', devOnly)), `no dev dependency ${devOnly}`)

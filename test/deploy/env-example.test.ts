@@ -14,7 +14,7 @@ const assignments = lines.flatMap((line, index) => {
   const match = /^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line)
   return match === null ? [] : [{ active: match[1] === undefined, name: match[2] as string, value: match[3] as string, line: index + 1 }]
 })
-const COMPOSE_ONLY = new Set(['COMPOSE_PROFILES', 'BROKER_PUBLISH'])
+const COMPOSE_ONLY = new Set(['COMPOSE_PROFILES', 'BROKER_PUBLISH', 'EMULATOR_PUBLISH'])
 
 t.test('names every variable in VARIABLES', async (t) => {
   const named = new Set(assignments.map((a) => a.name))
@@ -57,7 +57,8 @@ t.test('lines follow env-file syntax (no quotes, no spaces around =)', async (t)
 t.test('filled in (required lines plus one JWT mode and Redis), it is a valid production configuration', async (t) => {
   const env: Record<string, string> = {}
   for (const a of assignments.filter((x) => x.active && !COMPOSE_ONLY.has(x.name))) env[a.name] = a.value
-  t.same(Object.keys(env).sort(), ['NEXCONN_APP_KEY', 'NEXCONN_APP_SECRET', 'TOKEN_ENCRYPTION_KEY'], 'the REQUIRED lines are the active ones')
+  t.same(Object.keys(env).sort(), ['NEXCONN_APP_KEY', 'NEXCONN_APP_SECRET', 'REDIS_URL', 'TOKEN_ENCRYPTION_KEY'], 'the active lines: the REQUIRED ones and compose\'s Redis')
+  t.equal(env.REDIS_URL, 'redis://redis:6379', 'REDIS_URL is the compose file\'s `redis` service')
   Object.assign(env, {
     NEXCONN_APP_KEY: 'exampleappkey',
     NEXCONN_APP_SECRET: 'example-app-secret',

@@ -21,11 +21,12 @@ t.setTimeout(240_000)
 type Json = Record<string, any>
 
 const CI_DIR = join(CHART, 'ci')
-const scenarios = [
-  { name: 'defaults', file: undefined as string | undefined },
-  ...readdirSync(CI_DIR).filter((f) => f.endsWith('-values.yaml')).sort().map((f) => ({ name: f.replace(/-values\.yaml$/, ''), file: join(CI_DIR, f) }))
-]
-const REQUIRED_SCENARIOS = ['existing-secret', 'redis-sentinel', 'redis-cluster', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute']
+/** The smallest values that render: the App Key, the App Secret and a JWT secret. */
+const MINIMAL = join(CI_DIR, 'minimal-values.yaml')
+const scenarios = readdirSync(CI_DIR).filter((f) => f.endsWith('-values.yaml')).sort()
+  .map((f) => ({ name: f.replace(/-values\.yaml$/, ''), file: join(CI_DIR, f) as string | undefined }))
+  .sort((a, b) => Number(b.name === 'minimal') - Number(a.name === 'minimal'))
+const REQUIRED_SCENARIOS = ['minimal', 'existing-secret', 'redis-sentinel', 'redis-cluster', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute']
 
 const values = parse(readText('helm/chat-token-broker/values.yaml')) as Json
 const schema = JSON.parse(readText('helm/chat-token-broker/values.schema.json')) as Json
@@ -133,7 +134,7 @@ t.test('Deployment: hardened pod, probes, resources, preStop, grace period, chec
 })
 
 t.test('checksums change with the settings they cover', async (t) => {
-  const annotations = async (sets: string[]): Promise<Json> => (find(await helmTemplate([], sets), 'Deployment') as Json).spec.template.metadata.annotations
+  const annotations = async (sets: string[]): Promise<Json> => (find(await helmTemplate([MINIMAL], sets), 'Deployment') as Json).spec.template.metadata.annotations
   const base = await annotations([])
   const logLevel = await annotations(['config.LOG_LEVEL=debug'])
   t.not(logLevel['checksum/config'], base['checksum/config'], 'a config change rolls the pods')
@@ -247,7 +248,8 @@ t.test('every broker variable is wired: config, chart-owned settings or the Secr
   }
 
   // Everything set at once: each variable reaches the container under its own name.
-  const sets = [...secretVariables.map((name) => `secret.values.${name}=x`), 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true']
+  // (An existing Secret: every secret key is referenced, whichever JWT mode it holds.)
+  const sets = ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true', 'config.DOCS_ENABLED=true']
   const objects = await helmTemplate([], sets)
   const configMap = find(objects, 'ConfigMap') as Json
   const deployment = find(objects, 'Deployment') as Json
@@ -260,10 +262,10 @@ t.test('every broker variable is wired: config, chart-owned settings or the Secr
     t.notOk(name in configMap.data, `${name} is not in the ConfigMap`)
     t.ok(env.find((e) => e.name === name)?.valueFrom?.secretKeyRef, `${name} comes from the Secret`)
   }
-  const sentinel = find(await helmTemplate([], ['redis.sentinel.nodes={s1:26379,s2:26379}', 'redis.sentinel.masterName=m', 'secret.existingSecret=s']), 'ConfigMap') as Json
+  const sentinel = find(await helmTemplate([MINIMAL], ['redis.sentinel.nodes={s1:26379,s2:26379}', 'redis.sentinel.masterName=m', 'secret.existingSecret=s']), 'ConfigMap') as Json
   t.equal(sentinel.data.REDIS_SENTINELS, 's1:26379,s2:26379')
   t.equal(sentinel.data.REDIS_SENTINEL_NAME, 'm')
-  const cluster = find(await helmTemplate([], ['redis.cluster.nodes={c1:6379,c2:6379}', 'secret.existingSecret=s']), 'ConfigMap') as Json
+  const cluster = find(await helmTemplate([MINIMAL], ['redis.cluster.nodes={c1:6379,c2:6379}', 'secret.existingSecret=s']), 'ConfigMap') as Json
   t.equal(cluster.data.REDIS_CLUSTER_NODES, 'c1:6379,c2:6379')
 })
 
@@ -277,7 +279,7 @@ t.test('each scenario renders a configuration the broker accepts', async (t) => 
     'encryption-key': Buffer.alloc(32, 2).toString('base64')
   }
   const ecPublicKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
-  for (const scenario of scenarios.filter((s) => s.name !== 'defaults')) {
+  for (const scenario of scenarios) {
     const objects = await render(scenario)
     const env = podEnvironment(t, objects, existing)
     const v = scenarioValues(scenario.file)
@@ -308,7 +310,63 @@ t.test('render guards: settings that cannot work stop helm with a clear message'
     [['httpRoute.enabled=true'], /parentRefs/]
   ]
   for (const [sets, message] of cases) {
-    await t.rejects(helmTemplate([], sets), { message }, sets.join(' '))
+    await t.rejects(helmTemplate([MINIMAL], sets), { message }, sets.join(' '))
+  }
+})
+
+t.test('missing values stop helm template with their names; a secret under config points to where secrets go', async (t) => {
+  const cases: Array<[string[], string[], RegExp]> = [
+    [[], [], /config\.NEXCONN_APP_KEY is required/],
+    [[], ['config.NEXCONN_APP_KEY=k'], /secret\.values\.NEXCONN_APP_SECRET is required .*secret\.existingSecret .*"nexconn-app-secret"/],
+    [[], ['config.NEXCONN_APP_KEY=k', 'secret.values.NEXCONN_APP_SECRET=s'], /How are end-user JWTs verified\? Set one of config\.JWT_JWKS_URL .*secret\.values\.JWT_SECRET or secret\.values\.JWT_PUBLIC_KEY/],
+    [[MINIMAL], ['config.JWT_JWKS_URL=https://idp.example.com/jwks'], /Set only one JWT key mode; found config\.JWT_JWKS_URL and secret\.values\.JWT_SECRET/],
+    [[], ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'config.JWT_JWKS_URL=https://idp.example.com/jwks'], /config\.JWT_JWKS_URL needs config\.JWT_ISSUER and config\.JWT_AUDIENCE/],
+    [[MINIMAL], ['config.JWT_SECRET=a-secret-in-the-wrong-place'], /config\.JWT_SECRET: secrets do not go under config .*Set secret\.values\.JWT_SECRET, or keep it in the Secret named by secret\.existingSecret under the key "jwt-secret"/],
+    [[MINIMAL], ['config.NEXCONN_APP_SECRET_FILE=/run/secrets/x'], /config\.NEXCONN_APP_SECRET_FILE: secrets do not go under config/]
+  ]
+  for (const [files, sets, message] of cases) {
+    await t.rejects(helmTemplate(files, sets), { message }, [...files.map((f) => `-f ${f.slice(CHART.length + 1)}`), ...sets].join(' ') || 'no values')
+  }
+  const stderr = await helmTemplate([MINIMAL], ['config.JWT_SECRET=a-secret-in-the-wrong-place']).then(() => '', (err: { stderr?: string }) => err.stderr ?? '')
+  t.match(stderr, /secrets do not go under config/)
+  t.notMatch(stderr, /a-secret-in-the-wrong-place/, 'helm\'s own output does not echo the value')
+})
+
+t.test('exposure by default: metrics on their own port, the ingress and route carry the API only, no docs UI', async (t) => {
+  const objects = await helmTemplate([MINIMAL], ['ingress.enabled=true', 'httpRoute.enabled=true', 'httpRoute.parentRefs[0].name=public'])
+  const configMap = find(objects, 'ConfigMap') as Json
+  t.equal(configMap.data.METRICS_PORT, '9090', 'METRICS_PORT set: /metrics is not on the API port')
+  t.notOk('DOCS_ENABLED' in configMap.data, 'DOCS_ENABLED left unset: off under the image\'s NODE_ENV=production')
+  const service = find(objects, 'Service') as Json
+  t.same(service.spec.ports.map((p: Json) => p.name), ['http', 'metrics'])
+  const ingress = find(objects, 'Ingress') as Json
+  const paths = ingress.spec.rules.flatMap((rule: Json) => rule.http.paths.map((p: Json) => p.path)) as string[]
+  const route = find(objects, 'HTTPRoute') as Json
+  const matches = route.spec.rules.flatMap((rule: Json) => rule.matches.map((m: Json) => m.path.value)) as string[]
+  for (const path of [...paths, ...matches]) {
+    for (const internal of ['/metrics', '/docs', '/openapi.json', '/livez']) t.notOk(internal.startsWith(path.replace(/\/$/, '') + (path === '/' ? '' : '/')) || internal === path || path === '/', `${path} does not route ${internal}`)
+  }
+  t.same(paths, ['/v1'])
+  t.same(matches, ['/v1'])
+})
+
+/** Kubernetes memory quantity → MiB. */
+function mebibytes (quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|M|G)?$/.exec(quantity)
+  if (match === null) throw new Error(`quantity ${quantity}`)
+  const factor: Record<string, number> = { Ki: 1 / 1024, Mi: 1, Gi: 1024, M: 1e6 / 1048576, G: 1e9 / 1048576, '': 1 / 1048576 }
+  return Number(match[1]) * (factor[match[2] ?? ''] as number)
+}
+
+t.test('memory requests and limits follow docs/benchmarks.md', async (t) => {
+  const bench = readText('docs/benchmarks.md')
+  const atStart = Number(/resident memory at start \| (\d+) MiB/.exec(bench)?.[1])
+  const peak = Number(/peak resident memory \| (\d+) MiB/.exec(bench)?.[1])
+  t.ok(atStart > 0 && peak > atStart, `benchmarks: ${atStart} MiB at start, ${peak} MiB at the peak`)
+  for (const scenario of scenarios) {
+    const container = (find(await render(scenario), 'Deployment') as Json).spec.template.spec.containers[0]
+    t.ok(mebibytes(container.resources.requests.memory) >= atStart, `${scenario.name}: request ${container.resources.requests.memory} ≥ ${atStart} MiB at start`)
+    t.ok(mebibytes(container.resources.limits.memory) >= peak * 1.25, `${scenario.name}: limit ${container.resources.limits.memory} ≥ the ${peak} MiB peak + 25 %`)
   }
 })
 
@@ -370,7 +428,6 @@ t.test('values.schema.json: in sync with values.yaml, and it rejects bad values'
     ['image.pullPolicy "Sometimes"', (v) => { v.image.pullPolicy = 'Sometimes' }],
     ['a misspelt config variable', (v) => { v.config.LOG_LEVLE = 'debug' }],
     ['config.LOG_LEVEL "loud"', (v) => { v.config.LOG_LEVEL = 'loud' }],
-    ['a secret in config', (v) => { v.config.JWT_SECRET = 'x' }],
     ['redis.url http://', (v) => { v.redis.url = 'http://redis:6379' }],
     ['a sentinel without a port', (v) => { v.redis.sentinel.nodes = ['sentinel-0'] }],
     ['service.port 0', (v) => { v.service.port = 0 }],
@@ -382,9 +439,9 @@ t.test('values.schema.json: in sync with values.yaml, and it rejects bad values'
     t.notOk(validate(copy), `rejects ${what}`)
   }
   // helm itself enforces the schema.
-  await t.rejects(helmTemplate([], ['replicaCount=two']), { message: /replicaCount/ }, 'helm template rejects replicaCount=two')
-  await t.rejects(helmTemplate([], ['imagePullPolicy=Always']), { message: /additional properties|imagePullPolicy/i }, 'helm template rejects an unknown key')
-  await t.rejects(helmTemplate([], ['image.pullPolicy=Sometimes']), { message: /pullPolicy/ }, 'helm template rejects a bad pullPolicy')
+  await t.rejects(helmTemplate([MINIMAL], ['replicaCount=two']), { message: /replicaCount/ }, 'helm template rejects replicaCount=two')
+  await t.rejects(helmTemplate([MINIMAL], ['imagePullPolicy=Always']), { message: /additional properties|imagePullPolicy/i }, 'helm template rejects an unknown key')
+  await t.rejects(helmTemplate([MINIMAL], ['image.pullPolicy=Sometimes']), { message: /pullPolicy/ }, 'helm template rejects a bad pullPolicy')
 })
 
 t.test('helm test pod: hardened, calls /readyz through the Service, fails on 503', async (t) => {

@@ -46,6 +46,21 @@ t.test('hardened, with exec probes on /livez and /readyz for the loopback-only b
   t.ok(pod.spec.terminationGracePeriodSeconds > 10 + 2, 'grace period above the broker\'s SHUTDOWN_GRACE_MS and backstop')
 })
 
+t.test('memory follows docs/benchmarks.md, with room for one exec probe; probes run sparingly', async (t) => {
+  if (pod === undefined) return t.fail('no Pod')
+  const broker = (pod.spec.initContainers as Json[]).find((c) => c.name === 'chat-token-broker') as Json
+  const bench = readText('docs/benchmarks.md')
+  const atStart = Number(/resident memory at start \| (\d+) MiB/.exec(bench)?.[1])
+  const peak = Number(/peak resident memory \| (\d+) MiB/.exec(bench)?.[1])
+  const mib = (quantity: string): number => Number(/^(\d+)Mi$/.exec(quantity)?.[1] ?? Number.NaN)
+  /** A `node -e fetch(...)` probe peaks at ~60 MiB resident (measured with /usr/bin/time -v). */
+  const probeMiB = 60
+  t.ok(mib(broker.resources.requests.memory) >= atStart, `request ${broker.resources.requests.memory} ≥ ${atStart} MiB at start`)
+  t.ok(mib(broker.resources.limits.memory) >= peak * 1.25 + probeMiB, `limit ${broker.resources.limits.memory} ≥ ${peak} MiB peak + 25 % + one probe`)
+  t.ok(broker.livenessProbe.periodSeconds >= 30, 'liveness every 30 s or less often')
+  t.ok(broker.readinessProbe.periodSeconds >= 10, 'readiness every 10 s or less often')
+})
+
 t.test('the broker settings in the manifest are a valid production configuration on 127.0.0.1', async (t) => {
   if (pod === undefined) return t.fail('no Pod')
   const broker = (pod.spec.initContainers as Json[]).find((c) => c.name === 'chat-token-broker') as Json

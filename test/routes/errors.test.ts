@@ -12,7 +12,7 @@ function assertProblem (t: Tap.Test, res: { statusCode: number, headers: Record<
   t.equal(body.code, code)
   t.equal(body.status, status)
   t.equal(body.requestId, res.headers['x-request-id'])
-  t.match(body.type, new RegExp(`#error-${code}$`))
+  t.match(body.type, new RegExp(`/docs/errors\\.md#${code}$`))
 }
 
 declare namespace Tap { type Test = import('tap').Test }

@@ -154,4 +154,41 @@ Settings that cannot work together stop the render with one clear message.
 {{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.containerPort)) }}
 {{- fail "metrics.port must differ from containerPort." }}
 {{- end }}
+{{- include "chat-token-broker.validateRequired" . }}
+{{- end }}
+
+{{/*
+What the broker cannot start without, checked at template time: a missing value stops
+`helm install` with its name, instead of a pod that crash-loops with exit code 78. A secret put
+under `config` (which becomes a ConfigMap) is refused with the place where secrets go.
+*/}}
+{{- define "chat-token-broker.validateRequired" -}}
+{{- range $name, $key := .Values.secret.keys }}
+{{- range $variant := list $name (printf "%s_FILE" $name) }}
+{{- if hasKey $.Values.config $variant }}
+{{- fail (printf "config.%s: secrets do not go under config (it becomes a ConfigMap). Set secret.values.%s, or keep it in the Secret named by secret.existingSecret under the key %q (secret.keys.%s)." $variant $name $key $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not .Values.config.NEXCONN_APP_KEY }}
+{{- fail "config.NEXCONN_APP_KEY is required: the App Key from the Nexconn console." }}
+{{- end }}
+{{- if not (or .Values.secret.existingSecret .Values.secret.values.NEXCONN_APP_SECRET) }}
+{{- fail (printf "secret.values.NEXCONN_APP_SECRET is required (the App Secret from the Nexconn console), or set secret.existingSecret to a Secret holding it under the key %q." .Values.secret.keys.NEXCONN_APP_SECRET) }}
+{{- end }}
+{{- $modes := list }}
+{{- if .Values.config.JWT_JWKS_URL }}{{ $modes = append $modes "config.JWT_JWKS_URL" }}{{ end }}
+{{- if not .Values.secret.existingSecret }}
+{{- if .Values.secret.values.JWT_SECRET }}{{ $modes = append $modes "secret.values.JWT_SECRET" }}{{ end }}
+{{- if .Values.secret.values.JWT_PUBLIC_KEY }}{{ $modes = append $modes "secret.values.JWT_PUBLIC_KEY" }}{{ end }}
+{{- if eq (len $modes) 0 }}
+{{- fail "How are end-user JWTs verified? Set one of config.JWT_JWKS_URL (with config.JWT_ISSUER and config.JWT_AUDIENCE), secret.values.JWT_SECRET or secret.values.JWT_PUBLIC_KEY, or keep the key in secret.existingSecret." }}
+{{- end }}
+{{- end }}
+{{- if gt (len $modes) 1 }}
+{{- fail (printf "Set only one JWT key mode; found %s." (join " and " $modes)) }}
+{{- end }}
+{{- if and .Values.config.JWT_JWKS_URL (not (and .Values.config.JWT_ISSUER .Values.config.JWT_AUDIENCE)) }}
+{{- fail "config.JWT_JWKS_URL needs config.JWT_ISSUER and config.JWT_AUDIENCE (the iss and aud your identity provider puts in its tokens)." }}
+{{- end }}
 {{- end }}
