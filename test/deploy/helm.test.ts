@@ -26,13 +26,15 @@ const MINIMAL = join(CI_DIR, 'minimal-values.yaml')
 const scenarios = readdirSync(CI_DIR).filter((f) => f.endsWith('-values.yaml')).sort()
   .map((f) => ({ name: f.replace(/-values\.yaml$/, ''), file: join(CI_DIR, f) as string | undefined }))
   .sort((a, b) => Number(b.name === 'minimal') - Number(a.name === 'minimal'))
-const REQUIRED_SCENARIOS = ['minimal', 'existing-secret', 'redis-sentinel', 'redis-cluster', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute']
+const REQUIRED_SCENARIOS = ['minimal', 'existing-secret', 'redis-sentinel', 'redis-cluster', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute', 'issuers-file']
 
 const values = parse(readText('helm/chat-token-broker/values.yaml')) as Json
 const schema = JSON.parse(readText('helm/chat-token-broker/values.schema.json')) as Json
 const secretVariables = VARIABLES.filter((v) => v.secret === true).map((v) => v.name)
 /** Variables the chart sets itself from dedicated values (they shape the pod or the policy). */
-const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'SHUTDOWN_DELAY_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
+const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'SHUTDOWN_DELAY_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX', 'JWT_ISSUERS_FILE']
+/** Where the chart's default differs from the broker's on purpose: behind its Service and ingress there is one proxy hop. */
+const CHART_DEFAULTS: Record<string, string> = { TRUST_PROXY: '1' }
 
 const rendered = new Map<string, Promise<K8sObject[]>>()
 function render (scenario: { name: string, file: string | undefined }): Promise<K8sObject[]> {
@@ -244,12 +246,12 @@ t.test('every broker variable is wired: config, chart-owned settings or the Secr
   t.same([...secretKeys].sort(), [...secretVariables].sort(), 'the Secret holds exactly the secret variables')
   t.same(Object.keys(values.secret.values).sort(), [...secretVariables].sort(), 'secret.values offers every secret variable')
   for (const spec of VARIABLES.filter((v) => configKeys.includes(v.name))) {
-    t.equal(String(values.config[spec.name]), spec.default ?? '', `config.${spec.name} defaults to the broker's default`)
+    t.equal(String(values.config[spec.name]), CHART_DEFAULTS[spec.name] ?? spec.default ?? '', `config.${spec.name} defaults to the broker's default (or the chart's, on purpose)`)
   }
 
   // Everything set at once: each variable reaches the container under its own name.
   // (An existing Secret: every secret key is referenced, whichever JWT mode it holds.)
-  const sets = ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true', 'config.DOCS_ENABLED=true']
+  const sets = ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true', 'config.DOCS_ENABLED=true', 'jwtIssuers.existingSecretKey=issuers.yaml']
   const objects = await helmTemplate([], sets)
   const configMap = find(objects, 'ConfigMap') as Json
   const deployment = find(objects, 'Deployment') as Json
@@ -286,9 +288,18 @@ t.test('each scenario renders a configuration the broker accepts', async (t) => 
     // JWKS mode and the secret key are exclusive: drop the operator's JWT secret when JWKS is set.
     if (env.JWT_JWKS_URL !== undefined || env.JWT_ALGORITHMS?.startsWith('ES') === true) delete env.JWT_SECRET
     if (env.JWT_ALGORITHMS?.startsWith('ES') === true) env.JWT_PUBLIC_KEY = ecPublicKey
+    // A mounted issuers file: what the pod would read at that path.
+    const readFile = (path: string): string => {
+      const secret = find(objects, 'Secret') as Json | undefined
+      const data = secret?.data?.['jwt-issuers.yaml']
+      if (path === env.JWT_ISSUERS_FILE && data !== undefined) return Buffer.from(data, 'base64').toString()
+      throw Object.assign(new Error(`no file ${path}`), { code: 'ENOENT' })
+    }
+    if (env.JWT_ISSUERS_FILE !== undefined) delete env.JWT_SECRET
     try {
-      const config = loadConfig(env, { runMode: 'production' })
+      const config = loadConfig(env, { runMode: 'production', readFile })
       t.pass(`${scenario.name}: accepted`)
+      if (env.JWT_ISSUERS_FILE !== undefined) t.equal(config.jwt.providers.length, v.jwtIssuers.list.length, `${scenario.name}: every issuer of jwtIssuers.list`)
       t.equal(config.server.host, '0.0.0.0', `${scenario.name}: listens on all interfaces in the pod`)
       if (v.redis !== undefined) t.ok(config.redis, `${scenario.name}: Redis configured`)
     } catch (err) {
@@ -318,9 +329,13 @@ t.test('missing values stop helm template with their names; a secret under confi
   const cases: Array<[string[], string[], RegExp]> = [
     [[], [], /config\.NEXCONN_APP_KEY is required/],
     [[], ['config.NEXCONN_APP_KEY=k'], /secret\.values\.NEXCONN_APP_SECRET is required .*secret\.existingSecret .*"nexconn-app-secret"/],
-    [[], ['config.NEXCONN_APP_KEY=k', 'secret.values.NEXCONN_APP_SECRET=s'], /How are end-user JWTs verified\? Set one of config\.JWT_JWKS_URL .*secret\.values\.JWT_SECRET or secret\.values\.JWT_PUBLIC_KEY/],
+    [[], ['config.NEXCONN_APP_KEY=k', 'secret.values.NEXCONN_APP_SECRET=s'], /How are end-user JWTs verified\? Set one of config\.JWT_JWKS_URL .*config\.JWT_OIDC_ISSUER .*secret\.values\.JWT_SECRET, secret\.values\.JWT_PUBLIC_KEY or jwtIssuers\.list/],
+    [[MINIMAL], ['secret.values.JWT_SECRET=', 'config.JWT_OIDC_ISSUER=https://idp.example.com/'], /config\.JWT_OIDC_ISSUER needs config\.JWT_AUDIENCE \(or config\.JWT_CLIENT_IDS\)/],
+    [[MINIMAL], ['jwtIssuers.list[0].issuer=a', 'jwtIssuers.list[0].secret=s'], /Set only one JWT key mode; found jwtIssuers and secret\.values\.JWT_SECRET/],
+    [[MINIMAL], ['secret.values.JWT_SECRET=', 'jwtIssuers.list[0].issuer=a', 'config.JWT_AUDIENCE=x'], /config\.JWT_AUDIENCE: jwtIssuers replaces the single-issuer settings/],
+    [[MINIMAL], ['shutdown.graceMs=5000'], /shutdown\.graceMs \(5000\) must be at least config\.NEXCONN_DEADLINE_MS \(8000\)/],
     [[MINIMAL], ['config.JWT_JWKS_URL=https://idp.example.com/jwks'], /Set only one JWT key mode; found config\.JWT_JWKS_URL and secret\.values\.JWT_SECRET/],
-    [[], ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'config.JWT_JWKS_URL=https://idp.example.com/jwks'], /config\.JWT_JWKS_URL needs config\.JWT_ISSUER and config\.JWT_AUDIENCE/],
+    [[], ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'config.JWT_JWKS_URL=https://idp.example.com/jwks'], /config\.JWT_JWKS_URL needs config\.JWT_ISSUER and config\.JWT_AUDIENCE \(or config\.JWT_CLIENT_IDS\)/],
     [[MINIMAL], ['config.JWT_SECRET=a-secret-in-the-wrong-place'], /config\.JWT_SECRET: secrets do not go under config .*Set secret\.values\.JWT_SECRET, or keep it in the Secret named by secret\.existingSecret under the key "jwt-secret"/],
     [[MINIMAL], ['config.NEXCONN_APP_SECRET_FILE=/run/secrets/x'], /config\.NEXCONN_APP_SECRET_FILE: secrets do not go under config/]
   ]
@@ -472,4 +487,22 @@ t.test('helm test pod: hardened, calls /readyz through the Service, fails on 503
     server.close()
     t.equal(outcome, status === 200 ? 0 : 1, `exit ${status === 200 ? 0 : 1} when /readyz answers ${status}`)
   }
+})
+
+t.test('several issuers: the list lands in the Secret, is mounted read-only, and JWT_ISSUERS_FILE points at it', async (t) => {
+  const objects = await render({ name: 'issuers-file', file: join(CI_DIR, 'issuers-file-values.yaml') })
+  const configMap = find(objects, 'ConfigMap') as Json
+  const secret = find(objects, 'Secret') as Json
+  const pod = (find(objects, 'Deployment') as Json).spec.template.spec
+  t.equal(configMap.data.JWT_ISSUERS_FILE, '/etc/chat-token-broker/issuers/issuers.yaml')
+  const stored = parse(Buffer.from(secret.data['jwt-issuers.yaml'], 'base64').toString()) as Json
+  t.equal(stored.issuers.length, 3, 'the three issuers, in the Secret (they may hold secrets)')
+  t.notOk(JSON.stringify(configMap).includes('ci-app-server-jwt-secret'), 'never in the ConfigMap')
+  t.same(pod.volumes.find((v: Json) => v.name === 'jwt-issuers').secret.items, [{ key: 'jwt-issuers.yaml', path: 'issuers.yaml' }])
+  t.match(pod.containers[0].volumeMounts.find((m: Json) => m.name === 'jwt-issuers'), { mountPath: '/etc/chat-token-broker/issuers', readOnly: true })
+
+  const existing = await helmTemplate([], ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=mine', 'jwtIssuers.existingSecretKey=issuers.yaml'])
+  const volume = (find(existing, 'Deployment') as Json).spec.template.spec.volumes.find((v: Json) => v.name === 'jwt-issuers')
+  t.same(volume.secret, { secretName: 'mine', items: [{ key: 'issuers.yaml', path: 'issuers.yaml' }] }, 'or from a key of an existing Secret')
+  t.equal((find(existing, 'ConfigMap') as Json).data.JWT_ISSUERS_FILE, '/etc/chat-token-broker/issuers/issuers.yaml')
 })

@@ -91,7 +91,15 @@ Name of the Secret holding the secret settings: the existing one, or the chart's
 {{- range $name, $value := .Values.secret.values }}
 {{- if $value }}true{{ end }}
 {{- end }}
+{{- if .Values.jwtIssuers.list }}true{{ end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The Secret key holding the issuers file, when there is one (the chart's, or an existing Secret's).
+*/}}
+{{- define "chat-token-broker.issuersKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.jwtIssuers.existingSecretKey }}{{ else if .Values.jwtIssuers.list }}jwt-issuers.yaml{{ end }}
 {{- end }}
 
 {{/*
@@ -178,17 +186,33 @@ under `config` (which becomes a ConfigMap) is refused with the place where secre
 {{- end }}
 {{- $modes := list }}
 {{- if .Values.config.JWT_JWKS_URL }}{{ $modes = append $modes "config.JWT_JWKS_URL" }}{{ end }}
+{{- if .Values.config.JWT_OIDC_ISSUER }}{{ $modes = append $modes "config.JWT_OIDC_ISSUER" }}{{ end }}
+{{- if include "chat-token-broker.issuersKey" . }}{{ $modes = append $modes "jwtIssuers" }}{{ end }}
 {{- if not .Values.secret.existingSecret }}
 {{- if .Values.secret.values.JWT_SECRET }}{{ $modes = append $modes "secret.values.JWT_SECRET" }}{{ end }}
 {{- if .Values.secret.values.JWT_PUBLIC_KEY }}{{ $modes = append $modes "secret.values.JWT_PUBLIC_KEY" }}{{ end }}
 {{- if eq (len $modes) 0 }}
-{{- fail "How are end-user JWTs verified? Set one of config.JWT_JWKS_URL (with config.JWT_ISSUER and config.JWT_AUDIENCE), secret.values.JWT_SECRET or secret.values.JWT_PUBLIC_KEY, or keep the key in secret.existingSecret." }}
+{{- fail "How are end-user JWTs verified? Set one of config.JWT_JWKS_URL (with config.JWT_ISSUER and config.JWT_AUDIENCE), config.JWT_OIDC_ISSUER (with config.JWT_AUDIENCE), secret.values.JWT_SECRET, secret.values.JWT_PUBLIC_KEY or jwtIssuers.list, or keep the key in secret.existingSecret." }}
 {{- end }}
 {{- end }}
 {{- if gt (len $modes) 1 }}
 {{- fail (printf "Set only one JWT key mode; found %s." (join " and " $modes)) }}
 {{- end }}
-{{- if and .Values.config.JWT_JWKS_URL (not (and .Values.config.JWT_ISSUER .Values.config.JWT_AUDIENCE)) }}
-{{- fail "config.JWT_JWKS_URL needs config.JWT_ISSUER and config.JWT_AUDIENCE (the iss and aud your identity provider puts in its tokens)." }}
+{{- $audience := or .Values.config.JWT_AUDIENCE .Values.config.JWT_CLIENT_IDS }}
+{{- if and .Values.config.JWT_JWKS_URL (not (and .Values.config.JWT_ISSUER $audience)) }}
+{{- fail "config.JWT_JWKS_URL needs config.JWT_ISSUER and config.JWT_AUDIENCE (or config.JWT_CLIENT_IDS): the iss and aud your identity provider puts in its tokens." }}
+{{- end }}
+{{- if and .Values.config.JWT_OIDC_ISSUER (not $audience) }}
+{{- fail "config.JWT_OIDC_ISSUER needs config.JWT_AUDIENCE (or config.JWT_CLIENT_IDS): the aud your identity provider puts in its tokens." }}
+{{- end }}
+{{- if include "chat-token-broker.issuersKey" . }}
+{{- range $name := list "JWT_ISSUER" "JWT_AUDIENCE" "JWT_ALGORITHMS" "JWT_CLIENT_IDS" "JWT_TOKEN_USE" }}
+{{- if get $.Values.config $name }}
+{{- fail (printf "config.%s: jwtIssuers replaces the single-issuer settings; set it per issuer in jwtIssuers.list." $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if lt (int .Values.shutdown.graceMs) (int (.Values.config.NEXCONN_DEADLINE_MS | default 8000)) }}
+{{- fail (printf "shutdown.graceMs (%d) must be at least config.NEXCONN_DEADLINE_MS (%d): a request waiting on Nexconn would be cut off at shutdown." (int .Values.shutdown.graceMs) (int (.Values.config.NEXCONN_DEADLINE_MS | default 8000))) }}
 {{- end }}
 {{- end }}
