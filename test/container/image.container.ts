@@ -162,21 +162,9 @@ t.test('docker run: hardened broker and emulator from the same image', async (t)
   t.same(await livez.json(), { status: 'ok' })
 
   const jwt = signJwt(JWT_SECRET, 'alice')
-  // As a client should: a 503 with Retry-After is retried after that many seconds. A broker that
-  // has just started may still shed load while its event loop settles (issue 13, "spurious load
-  // shedding"); each retry is reported, and anything but `overloaded` with Retry-After fails.
-  let token = await fetch(`${base}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } })
-  let retries = 0
-  while (token.status === 503 && retries < 5) {
-    const problem = await token.json() as { code?: string }
-    const retryAfter = Number(token.headers.get('retry-after'))
-    t.equal(problem.code, 'overloaded', 'a 503 right after start is load shedding, nothing else')
-    t.ok(retryAfter > 0, 'with Retry-After')
-    retries++
-    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000))
-    token = await fetch(`${base}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } })
-  }
-  if (retries > 0) report('first token after start', `${retries} retries after 503 overloaded (issue 13)`)
+  // The first request right after start: a freshly started, idle broker must not shed it, however
+  // busy the machine (issue 13, "spurious load shedding").
+  const token = await fetch(`${base}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } })
   const body = await token.json() as Record<string, unknown>
   t.equal(token.status, 200, `POST /v1/token through the published port: ${JSON.stringify(body)}`)
   t.equal(body.userId, 'alice')
