@@ -4,12 +4,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { BrokerError } from './errors.ts'
+import { AccessLog } from './http/access-log.ts'
 import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
 import { createLogger } from './logger.ts'
@@ -58,7 +59,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const app = Fastify({
     loggerInstance: (options.logger ?? createLogger(config.server.logLevel)) as FastifyBaseLogger,
     genReqId: requestIdFor,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new AccessLog(),
     trustProxy: trustProxyOption(config.server.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     // Timeouts set on purpose (Node's defaults suit browsers, not an API behind a balancer):
@@ -83,6 +84,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addSchema(Problem)
   app.addSchema(TokenResponse)
   app.decorateRequest('problemCode', undefined)
+  app.decorateRequest('outcome', undefined)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   if (config.server.trustProxy === true) {

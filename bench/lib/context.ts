@@ -15,6 +15,8 @@ export interface Sizes {
   roundS: number
   /** Warm-up: every user this many times, on each target, before measuring. */
   warmupPasses: number
+  /** Hit path warm-up, on each target, in seconds of closed-loop load. */
+  warmupS: number
   coldUsers: number
   herdRequests: number
   herdBrokers: number
@@ -27,6 +29,7 @@ export const FULL: Sizes = {
   rounds: 3,
   roundS: 10,
   warmupPasses: 2,
+  warmupS: 8,
   coldUsers: 2_000,
   herdRequests: 1_000,
   herdBrokers: 3,
@@ -39,6 +42,7 @@ export const SMOKE: Sizes = {
   rounds: 1,
   roundS: 2,
   warmupPasses: 2,
+  warmupS: 1,
   coldUsers: 300,
   herdRequests: 60,
   herdBrokers: 3,

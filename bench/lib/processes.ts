@@ -92,7 +92,7 @@ export async function freePort (): Promise<number> {
 }
 
 /** Polls `url` until it answers 200, the child dies, or the start timeout passes. */
-async function waitForHttp (url: string, child: Child): Promise<void> {
+export async function waitForHttp (url: string, child: Child): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS
   while (Date.now() < deadline) {
     if (!child.alive()) throw new Error(`${child.name} exited during start:\n${logTail(child)}`)
@@ -190,25 +190,28 @@ export interface HttpServerProcess {
   stop: () => Promise<void>
 }
 
-export interface BrokerStartOptions {
+export interface ServerStartOptions {
   /** Write a V8 CPU profile into this directory (on a clean exit). */
   cpuProfileDir?: string
 }
 
+function profileFlags (name: string, options: ServerStartOptions): string[] {
+  return options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
+}
+
 /** The broker exactly as in production: `node dist/server.js`, configured by environment only. */
-export async function startBroker (name: string, env: Record<string, string>, options: BrokerStartOptions = {}): Promise<HttpServerProcess> {
+export async function startBroker (name: string, env: Record<string, string>, options: ServerStartOptions = {}): Promise<HttpServerProcess> {
   const port = await freePort()
-  const profile = options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
-  const child = spawnChild(name, process.execPath, [...profile, 'dist/server.js'], { ...env, NODE_ENV: 'production', PORT: String(port), HOST })
+  const child = spawnChild(name, process.execPath, [...profileFlags(name, options), 'dist/server.js'], { ...env, NODE_ENV: 'production', PORT: String(port), HOST })
   const url = `http://${HOST}:${port}`
   await waitForHttp(`${url}/livez`, child)
   return { url, child, stop: async () => { await child.stop() } }
 }
 
 /** The bare Fastify reference: one route answering `body` (same process model as the broker). */
-export async function startReference (name: string, body: unknown): Promise<HttpServerProcess> {
+export async function startReference (name: string, body: unknown, options: ServerStartOptions = {}): Promise<HttpServerProcess> {
   const port = await freePort()
-  const child = spawnChild(name, process.execPath, ['bench/reference/server.ts'], {
+  const child = spawnChild(name, process.execPath, [...profileFlags(name, options), 'bench/reference/server.ts'], {
     NODE_ENV: 'production', PORT: String(port), REFERENCE_BODY: JSON.stringify(body)
   })
   const url = `http://${HOST}:${port}`

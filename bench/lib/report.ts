@@ -14,6 +14,8 @@ export interface Figure {
   /** Human-readable target, e.g. "≥ 60 %"; absent = reported for context only. */
   target?: string
   pass?: boolean
+  /** Min–max over the rounds the value is the median of, e.g. "9,812–10,204". */
+  spread?: string
 }
 
 export interface ScenarioResult {
@@ -62,8 +64,20 @@ export function load1 (): number {
   return Math.round((loadavg()[0] ?? 0) * 100) / 100
 }
 
-export function figure (metric: string, value: number, unit: string, target?: { text: string, pass: boolean }): Figure {
-  return target === undefined ? { metric, value, unit } : { metric, value, unit, target: target.text, pass: target.pass }
+export function figure (metric: string, value: number, unit: string, target?: { text: string, pass: boolean }, spread?: string): Figure {
+  return {
+    metric,
+    value,
+    unit,
+    ...(target === undefined ? {} : { target: target.text, pass: target.pass }),
+    ...(spread === undefined ? {} : { spread })
+  }
+}
+
+/** "min–max" of a median's rounds, with `digits` decimals (values scaled by `scale`, e.g. 100 for %). */
+export function spreadText (values: { min: number, max: number }, digits: number, scale = 1): string {
+  const text = (n: number): string => (n * scale).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
+  return `${text(values.min)}–${text(values.max)}`
 }
 
 function formatValue (f: Figure): string {
@@ -74,12 +88,12 @@ function formatValue (f: Figure): string {
 }
 
 export function markdownTable (results: readonly ScenarioResult[]): string {
-  const rows = ['| Scenario | Metric | Result | Target | Pass |', '|---|---|---:|---|---|']
+  const rows = ['| Scenario | Metric | Result (median) | Rounds min–max | Target | Pass |', '|---|---|---:|---:|---|---|']
   for (const result of results) {
-    if (result.error !== undefined) rows.push(`| ${result.scenario} | **failed to run** | ${result.error.split('\n')[0] ?? ''} | | ✗ |`)
+    if (result.error !== undefined) rows.push(`| ${result.scenario} | **failed to run** | ${result.error.split('\n')[0] ?? ''} | | | ✗ |`)
     for (const f of result.figures) {
       const pass = f.pass === undefined ? '' : f.pass ? '✓' : '✗ **missed**'
-      rows.push(`| ${result.scenario} | ${f.metric} | ${formatValue(f)} | ${f.target ?? ''} | ${pass} |`)
+      rows.push(`| ${result.scenario} | ${f.metric} | ${formatValue(f)} | ${f.spread ?? ''} | ${f.target ?? ''} | ${pass} |`)
     }
   }
   return rows.join('\n')

@@ -1,81 +1,86 @@
 /**
  * Hit path: N distinct users (each with its own JWT) whose tokens are cached, against a bare
- * Fastify server answering the same-sized JSON. Both are child processes started the same way,
- * loaded by the same autocannon settings, warmed up, then measured in alternated rounds
- * (broker, reference, reference, broker, …, so slow drifts of the machine hit both equally).
- * Run once with HS256 JWTs and once with RS256.
+ * Fastify server answering the same-sized JSON. Both are child processes started the same way and
+ * loaded by the same generators (wrk.ts): wrk in closed loop (as fast as each answers), then the
+ * open-loop generator at a steady rate, each in alternated rounds (broker, reference, reference,
+ * broker, …, so slow drifts of the machine hit both equally). Every figure is the median of the
+ * rounds, with its min–max spread. Run once with HS256 JWTs and once with RS256.
  */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ISSUE_ENDPOINT, brokerEnv, type BenchContext } from '../lib/context.ts'
 import { signTokens, userIds, type Algorithm } from '../lib/jwt.ts'
-import { percentile, pooledLatencies, round, runLoad, summary, type LoadResult } from '../lib/load.ts'
+import { round } from '../lib/load.ts'
 import { scrapeMetrics } from '../lib/metrics.ts'
 import { startBroker, startEmulator, startRedis, startReference, type EmulatorProcess, type HttpServerProcess, type RedisProcess } from '../lib/processes.ts'
 import { brokerProfile } from '../lib/profile.ts'
-import { figure, type Figure, type ScenarioResult } from '../lib/report.ts'
+import { figure, spreadText, type Figure, type ScenarioResult } from '../lib/report.ts'
 import { seedTokens } from '../lib/seed.ts'
+import { closedLoop, openLoop, spread, writeTokens, type LoadTarget, type Round } from '../lib/wrk.ts'
 
-export const RATIO_TARGET = 0.6
-export const P99_TARGET_MS = 10
-/** Open-loop round: latency at a steady, realistic load instead of at saturation. */
+/** Requests/s of the broker over bare Fastify's (HS256). */
+export const RATIO_TARGET = 0.65
+/** Bare Fastify's CPU per request over the broker's (HS256). */
+export const CPU_RATIO_TARGET = 0.6
+/** RS256's requests/s ratio may be at most this many points below HS256's. */
+export const RS256_GAP_POINTS = 5
+/** Open-loop rounds: a steady, realistic load instead of saturation. */
 export const FIXED_RATE_PER_S = 2_000
+/** At that rate, the broker's p99 may exceed bare Fastify's by at most this. */
+export const FIXED_P99_GAP_MS = 3
+const OPEN_LOOP_CONNECTIONS = 64
 
-interface Measured { rps: number, p50: number, p99: number, failed: number, cpuUsPerRequest: number, rounds: LoadResult[] }
-
-function measured (rounds: LoadResult[]): Measured {
-  const latencies = pooledLatencies(rounds)
-  const sum = (f: (r: LoadResult) => number): number => rounds.reduce((n, r) => n + f(r), 0)
-  return {
-    rps: sum((r) => r.requests) / sum((r) => r.durationS),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    failed: sum((r) => r.failed),
-    // CPU time per request barely depends on what else runs on the machine, unlike requests/s.
-    cpuUsPerRequest: (sum((r) => r.serverCpuS) / sum((r) => r.requests)) * 1e6,
-    rounds
-  }
-}
+interface Side { closed: Round[], open: Round[] }
+interface Comparison { broker: Side, reference: Side }
 
 async function firstAnswer (url: string, jwt: string): Promise<{ status: number, body: string }> {
   const res = await fetch(`${url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` }, signal: AbortSignal.timeout(10_000) })
   return { status: res.status, body: await res.text() }
 }
 
-interface Comparison { broker: Measured, reference: Measured, brokerFixed: LoadResult, referenceFixed: LoadResult }
-
-/**
- * Warm-up (every user `warmupPasses` times on each), then alternated closed-loop rounds (as fast as
- * each server answers), then one open-loop round each at FIXED_RATE_PER_S.
- */
-async function compare (ctx: BenchContext, broker: HttpServerProcess, reference: HttpServerProcess, tokens: string[], afterWarmUp: () => Promise<void>): Promise<Comparison> {
+/** Warm-up on each, then alternated closed-loop rounds, then alternated open-loop rounds. */
+async function compare (ctx: BenchContext, broker: LoadTarget, reference: LoadTarget, tokensFile: string, afterWarmUp: () => Promise<void>): Promise<Comparison> {
   const { sizes } = ctx
-  const load = async (target: HttpServerProcess, kind: 'warm-up' | 'round' | 'fixed'): Promise<LoadResult> => await runLoad({
-    url: target.url,
-    tokens,
-    connections: sizes.connections,
-    serverPid: target.child.pid,
-    ...(kind === 'warm-up' ? { amount: sizes.warmupPasses * tokens.length } : { durationS: sizes.roundS }),
-    ...(kind === 'fixed' ? { ratePerS: FIXED_RATE_PER_S } : {})
-  })
-  await load(broker, 'warm-up')
-  await load(reference, 'warm-up')
+  const closed = async (target: LoadTarget, durationS: number): Promise<Round> => await closedLoop(target, { tokensFile, connections: sizes.connections, durationS })
+  const open = async (target: LoadTarget): Promise<Round> => await openLoop(target, { tokensFile, connections: OPEN_LOOP_CONNECTIONS, durationS: sizes.roundS, ratePerS: FIXED_RATE_PER_S })
+  await closed(broker, sizes.warmupS)
+  await closed(reference, sizes.warmupS)
   await afterWarmUp()
-  const brokerRounds: LoadResult[] = []
-  const referenceRounds: LoadResult[] = []
-  for (let i = 0; i < sizes.rounds; i++) {
-    const order = i % 2 === 0 ? ['broker', 'reference'] : ['reference', 'broker']
-    for (const which of order) {
-      if (which === 'broker') brokerRounds.push(await load(broker, 'round'))
-      else referenceRounds.push(await load(reference, 'round'))
+  const result: Comparison = { broker: { closed: [], open: [] }, reference: { closed: [], open: [] } }
+  for (const kind of ['closed', 'open'] as const) {
+    for (let i = 0; i < sizes.rounds; i++) {
+      const order = i % 2 === 0 ? (['broker', 'reference'] as const) : (['reference', 'broker'] as const)
+      for (const which of order) {
+        const target = which === 'broker' ? broker : reference
+        result[which][kind].push(kind === 'closed' ? await closed(target, sizes.roundS) : await open(target))
+      }
     }
   }
-  const brokerFixed = await load(broker, 'fixed')
-  const referenceFixed = await load(reference, 'fixed')
-  return { broker: measured(brokerRounds), reference: measured(referenceRounds), brokerFixed, referenceFixed }
+  return result
+}
+
+/** The rounds' figures as the JSON report keeps them. */
+function rounds (side: Round[]): Array<Record<string, number>> {
+  return side.map((r) => ({
+    requests: r.requests,
+    failed: r.failed,
+    rps: Math.round(r.rps),
+    p50Ms: round(r.p50Ms, 2),
+    p99Ms: round(r.p99Ms, 2),
+    p999Ms: round(r.p999Ms, 2),
+    maxMs: round(r.maxMs, 2),
+    serverCpuPct: Math.round(r.serverCpuPct),
+    serverCpuUsPerRequest: round(r.serverCpuUsPerRequest, 1),
+    loadgenCpuPct: Math.round(r.loadgenCpuPct)
+  }))
 }
 
 export async function hitPath (ctx: BenchContext): Promise<ScenarioResult> {
   const figures: Figure[] = []
   const details: Record<string, unknown> = {}
+  const ratios: Partial<Record<Algorithm, number>> = {}
+  const dir = mkdtempSync(join(tmpdir(), 'ctb-hit-'))
   let redis: RedisProcess | undefined
   let emulator: EmulatorProcess | undefined
   let reference: HttpServerProcess | undefined
@@ -87,6 +92,7 @@ export async function hitPath (ctx: BenchContext): Promise<ScenarioResult> {
 
     for (const algorithm of ['HS256', 'RS256'] as Algorithm[]) {
       const tokens = signTokens(ids, algorithm, ctx.keys)
+      const tokensFile = writeTokens(dir, algorithm, tokens)
       const name = `hit-broker-${algorithm}`
       const broker = await startBroker(name, brokerEnv(ctx, { emulator, redis, algorithm }), ctx.profileDir === undefined ? {} : { cpuProfileDir: ctx.profileDir })
       try {
@@ -98,37 +104,49 @@ export async function hitPath (ctx: BenchContext): Promise<ScenarioResult> {
         details.bodyBytes = { broker: Buffer.byteLength(sample.body), reference: Buffer.byteLength(referenceSample.body) }
 
         const redisProcess = redis
-        const result = await compare(ctx, broker, reference, tokens, async () => { await redisProcess.resetCommandCounts() })
+        const result = await compare(ctx, { url: broker.url, pid: broker.child.pid }, { url: reference.url, pid: reference.child.pid }, tokensFile,
+          async () => { await redisProcess.resetCommandCounts() })
         const brokerMetrics = await scrapeMetrics(broker.url)
         const redisCommands = await redis.commandCounts()
-        const measuredRequests = result.broker.rounds.reduce((n, r) => n + r.requests, 0) + result.brokerFixed.requests
+        const measuredRequests = [...result.broker.closed, ...result.broker.open].reduce((n, r) => n + r.requests, 0)
         const redisPerRequest = Object.values(redisCommands).reduce((a, b) => a + b, 0) / measuredRequests
-        const ratio = result.broker.rps / result.reference.rps
+
+        const of = (rs: Round[], f: (r: Round) => number): ReturnType<typeof spread> => spread(rs.map(f))
+        const rps = { broker: of(result.broker.closed, (r) => r.rps), reference: of(result.reference.closed, (r) => r.rps) }
+        // Per round pair, so a slow moment of the machine weighs on both sides of each ratio.
+        const ratio = spread(result.broker.closed.map((r, i) => r.rps / (result.reference.closed[i]?.rps ?? NaN)))
+        const cpu = { broker: of(result.broker.closed, (r) => r.serverCpuUsPerRequest), reference: of(result.reference.closed, (r) => r.serverCpuUsPerRequest) }
+        const cpuRatio = cpu.reference.median / cpu.broker.median
+        const p99 = { broker: of(result.broker.closed, (r) => r.p99Ms), reference: of(result.reference.closed, (r) => r.p99Ms) }
+        const fixed = { broker: of(result.broker.open, (r) => r.p99Ms), reference: of(result.reference.open, (r) => r.p99Ms) }
+        const loadgen = of([...result.broker.closed, ...result.reference.closed], (r) => r.loadgenCpuPct)
+        const failed = [...result.broker.closed, ...result.broker.open].reduce((n, r) => n + r.failed, 0)
+        ratios[algorithm] = ratio.median
         const label = `${algorithm}:`
+        const steady = FIXED_RATE_PER_S.toLocaleString('en-US')
         figures.push(
-          figure(`${label} broker requests/s`, Math.round(result.broker.rps), 'req/s'),
-          figure(`${label} bare Fastify requests/s`, Math.round(result.reference.rps), 'req/s'),
-          figure(`${label} broker / bare Fastify`, round(ratio * 100, 1), '%',
-            algorithm === 'HS256' ? { text: `≥ ${RATIO_TARGET * 100} %`, pass: ratio >= RATIO_TARGET } : undefined),
-          figure(`${label} broker CPU per request`, round(result.broker.cpuUsPerRequest, 1), 'µs'),
-          figure(`${label} bare Fastify CPU per request`, round(result.reference.cpuUsPerRequest, 1), 'µs'),
-          figure(`${label} bare Fastify CPU / broker CPU per request`, round((result.reference.cpuUsPerRequest / result.broker.cpuUsPerRequest) * 100, 1), '%'),
-          figure(`${label} broker p50 latency`, round(result.broker.p50, 2), 'ms'),
-          figure(`${label} broker p99 latency`, round(result.broker.p99, 2), 'ms', { text: `< ${P99_TARGET_MS} ms`, pass: result.broker.p99 < P99_TARGET_MS }),
-          figure(`${label} bare Fastify p99 latency`, round(result.reference.p99, 2), 'ms'),
-          figure(`${label} broker p99 at a steady ${FIXED_RATE_PER_S.toLocaleString('en-US')} req/s`, round(percentile(result.brokerFixed.latencies, 99), 2), 'ms'),
-          figure(`${label} bare Fastify p99 at a steady ${FIXED_RATE_PER_S.toLocaleString('en-US')} req/s`, round(percentile(result.referenceFixed.latencies, 99), 2), 'ms'),
-          figure(`${label} Redis commands per cache hit`, round(redisPerRequest, 2), ''),
-          figure(`${label} broker errors`, result.broker.failed + result.brokerFixed.failed, '', { text: '0', pass: result.broker.failed + result.brokerFixed.failed === 0 })
+          figure(`${label} broker requests/s`, Math.round(rps.broker.median), 'req/s', undefined, spreadText(rps.broker, 0)),
+          figure(`${label} bare Fastify requests/s`, Math.round(rps.reference.median), 'req/s', undefined, spreadText(rps.reference, 0)),
+          figure(`${label} broker / bare Fastify (requests/s)`, round(ratio.median * 100, 1), '%',
+            algorithm === 'HS256' ? { text: `≥ ${RATIO_TARGET * 100} %`, pass: ratio.median >= RATIO_TARGET } : undefined, spreadText(ratio, 1, 100)),
+          figure(`${label} broker CPU per request`, round(cpu.broker.median, 1), 'µs', undefined, spreadText(cpu.broker, 1)),
+          figure(`${label} bare Fastify CPU per request`, round(cpu.reference.median, 1), 'µs', undefined, spreadText(cpu.reference, 1)),
+          figure(`${label} bare Fastify CPU / broker CPU per request`, round(cpuRatio * 100, 1), '%',
+            algorithm === 'HS256' ? { text: `≥ ${CPU_RATIO_TARGET * 100} %`, pass: cpuRatio >= CPU_RATIO_TARGET } : undefined),
+          figure(`${label} broker p99 latency (saturated)`, round(p99.broker.median, 2), 'ms', undefined, spreadText(p99.broker, 2)),
+          figure(`${label} bare Fastify p99 latency (saturated)`, round(p99.reference.median, 2), 'ms', undefined, spreadText(p99.reference, 2)),
+          figure(`${label} broker p99 at a steady ${steady} req/s`, round(fixed.broker.median, 2), 'ms',
+            { text: `≤ bare Fastify + ${FIXED_P99_GAP_MS} ms`, pass: fixed.broker.median <= fixed.reference.median + FIXED_P99_GAP_MS }, spreadText(fixed.broker, 2)),
+          figure(`${label} bare Fastify p99 at a steady ${steady} req/s`, round(fixed.reference.median, 2), 'ms', undefined, spreadText(fixed.reference, 2)),
+          figure(`${label} load generator CPU (wrk)`, Math.round(loadgen.median), '% of a core', undefined, spreadText(loadgen, 0)),
+          figure(`${label} Redis commands per cache hit`, round(redisPerRequest, 3), ''),
+          figure(`${label} broker errors`, failed, '', { text: '0', pass: failed === 0 })
         )
         details[algorithm] = {
-          broker: result.broker.rounds.map(summary),
-          reference: result.reference.rounds.map(summary),
-          brokerFixedRate: summary(result.brokerFixed),
-          referenceFixedRate: summary(result.referenceFixed),
+          broker: { closed: rounds(result.broker.closed), open: rounds(result.broker.open) },
+          reference: { closed: rounds(result.reference.closed), open: rounds(result.reference.open) },
           brokerMetrics,
-          redisCommands,
-          referenceP50Ms: round(result.reference.p50, 2)
+          redisCommands
         }
       } finally {
         await broker.stop()
@@ -136,6 +154,8 @@ export async function hitPath (ctx: BenchContext): Promise<ScenarioResult> {
       const hot = brokerProfile(ctx.profileDir, name)
       if (hot !== undefined) details[`${algorithm}Profile`] = hot
     }
+    const gap = ((ratios.HS256 ?? NaN) - (ratios.RS256 ?? NaN)) * 100
+    figures.push(figure('RS256 ratio below HS256\'s', round(gap, 1), 'points', { text: `≤ ${RS256_GAP_POINTS}`, pass: gap <= RS256_GAP_POINTS }))
     const calls = (await emulator.control<{ calls: Record<string, number> }>('GET', '/stats')).calls[ISSUE_ENDPOINT] ?? 0
     figures.push(figure('Nexconn issues during the hit path', calls, '', { text: '0 (all cache hits)', pass: calls === 0 }))
     return { scenario: 'hit path', figures, details }

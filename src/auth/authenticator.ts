@@ -13,7 +13,7 @@
  *      Cognito's `client_id` / `aud` and `token_use`);
  *   6. identity mapping (identity.ts); success cached.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { JwtConfig, JwtProvider } from '../config.ts'
 import { BrokerError } from '../errors.ts'
@@ -94,7 +94,7 @@ export function createAuthenticator (config: JwtConfig, deps: AuthenticatorDeps)
   async function authenticate (authorization: string | undefined): Promise<Identity> {
     try {
       const token = extractBearerToken(authorization, config.maxTokenBytes)
-      const cacheKey = createHash('sha256').update(token).digest('base64url')
+      const cacheKey = hash('sha256', token, 'base64url')
       const cached = cache.get(cacheKey)
       if (cached !== undefined && cached.expiresAt > Date.now()) {
         emit('cached')

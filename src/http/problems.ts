@@ -85,9 +85,8 @@ export function errorHandler (err: FastifyError, request: FastifyRequest, reply:
     request.log.info({ code: error.code, errorType: err.name }, 'request failed after its connection closed')
   } else if (error.statusCode >= 500 && error.code !== 'shutting_down' && error.code !== 'overloaded') {
     request.log.error({ err, code: error.code }, 'request failed')
-  } else {
-    request.log.info({ code: error.code }, 'request rejected')
   }
+  // Otherwise the access log line (access-log.ts) carries the code.
   return sendProblem(request, reply, error)
 }
 

@@ -32,7 +32,8 @@ const AUTH_ERRORS = {
   503: problemResponse('keys_unavailable', 'shutting_down', 'overloaded')
 }
 
-const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
+const NO_STORE = { 'cache-control': 'no-store' }
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function tokenBody (token: CachedToken, appKey: string): Static<typeof TokenResponse> {
   return {
@@ -47,6 +48,7 @@ export function tokenBody (token: CachedToken, appKey: string): Static<typeof To
 const tokenRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
   const appKey = config.nexconn.appKey
   const limit = perUserRateLimit(config, (userId) => app.tokens.userKey(userId))
+  const bodies = new WeakMap<CachedToken, string>()
 
   app.post('/v1/token', {
     onRequest: app.authenticateUser,
@@ -65,12 +67,22 @@ const tokenRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
       }
     },
     // The body is optional: a plain `curl -X POST` sends none.
-    preValidation: async (request) => { request.body ??= {} }
+    preValidation: (request, _reply, done) => {
+      request.body ??= {}
+      done()
+    }
   }, async (request, reply) => {
     const identity = userOf(request)
     const { token, outcome } = await app.tokens.getToken(identity, { forceRefresh: request.body?.forceRefresh === true, requestId: request.id })
-    request.log.info({ outcome }, 'token served')
-    return await reply.headers(NO_STORE).send(tokenBody(token, appKey))
+    request.outcome = outcome
+    // A cached token is the same object on every hit: its body is serialized (by this route's
+    // response schema) once, not per request.
+    let body = bodies.get(token)
+    if (body === undefined) {
+      body = reply.serialize(tokenBody(token, appKey)).toString()
+      bodies.set(token, body)
+    }
+    return await reply.headers(NO_STORE).type(JSON_TYPE).send(body)
   })
 
   app.delete('/v1/token', {
