@@ -13,6 +13,7 @@ import { BrokerError } from './errors.ts'
 import { AccessLog } from './http/access-log.ts'
 import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
+import { requestLogger } from './http/request-logger.ts'
 import { createLogger } from './logger.ts'
 import authPlugin from './auth/plugin.ts'
 import guard from './http/guard.ts'
@@ -60,6 +61,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     loggerInstance: (options.logger ?? createLogger(config.server.logLevel)) as FastifyBaseLogger,
     genReqId: requestIdFor,
     logController: new AccessLog(),
+    childLoggerFactory: requestLogger,
     trustProxy: trustProxyOption(config.server.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     // Timeouts set on purpose (Node's defaults suit browsers, not an API behind a balancer):

@@ -77,6 +77,7 @@ export interface Config {
     encryptionKey: EncryptionKey | undefined
     oldEncryptionKeys: EncryptionKey[]
     cacheMaxAgeS: number
+    memoryCacheUsers: number
   }
   adminApiKey: string | undefined
   ops: {
@@ -270,7 +271,12 @@ function parseTokens (reader: EnvReader, redis: RedisConfig | undefined): Config
   const oldEncryptionKeys = old
     .map((value, index) => parseEncryptionKey(reader, `TOKEN_ENCRYPTION_KEYS_OLD (entry ${index + 1})`, value))
     .filter((key): key is EncryptionKey => key !== undefined)
-  return { encryptionKey, oldEncryptionKeys, cacheMaxAgeS: reader.int('TOKEN_CACHE_MAX_AGE_S', 60, 365 * 86_400) }
+  return {
+    encryptionKey,
+    oldEncryptionKeys,
+    cacheMaxAgeS: reader.int('TOKEN_CACHE_MAX_AGE_S', 60, 365 * 86_400),
+    memoryCacheUsers: reader.int('TOKEN_MEMORY_CACHE_USERS', 100, 10_000_000)
+  }
 }
 
 function parseEncryptionKey (reader: EnvReader, name: string, value: string): EncryptionKey | undefined {

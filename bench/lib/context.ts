@@ -21,6 +21,8 @@ export interface Sizes {
   herdRequests: number
   herdBrokers: number
   memoryUsers: number
+  /** The second memory figure: users served in all, the in-process cache bounded by its setting. */
+  memoryUsersLarge: number
 }
 
 export const FULL: Sizes = {
@@ -33,7 +35,8 @@ export const FULL: Sizes = {
   coldUsers: 2_000,
   herdRequests: 1_000,
   herdBrokers: 3,
-  memoryUsers: 100_000
+  memoryUsers: 100_000,
+  memoryUsersLarge: 1_000_000
 }
 
 export const SMOKE: Sizes = {
@@ -46,7 +49,8 @@ export const SMOKE: Sizes = {
   coldUsers: 300,
   herdRequests: 60,
   herdBrokers: 3,
-  memoryUsers: 3_000
+  memoryUsers: 3_000,
+  memoryUsersLarge: 6_000
 }
 
 /** Nexconn's quota on token issues per App Key, enforced by the emulator (its default). */

@@ -9,6 +9,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { chartNodeFlags } from './chart.ts'
 
 export const HOST = '127.0.0.1'
 const STOP_GRACE_MS = 8_000
@@ -193,16 +194,24 @@ export interface HttpServerProcess {
 export interface ServerStartOptions {
   /** Write a V8 CPU profile into this directory (on a clean exit). */
   cpuProfileDir?: string
+  /** Open the V8 inspector on this loopback port (for a forced GC: `heapAfterGc`). */
+  inspectPort?: number
+  /** Node flags; the broker gets the chart's (`NODE_OPTIONS`) unless told otherwise. */
+  nodeFlags?: string[]
 }
 
-function profileFlags (name: string, options: ServerStartOptions): string[] {
-  return options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
+function nodeFlags (name: string, options: ServerStartOptions): string[] {
+  return [
+    ...(options.nodeFlags ?? []),
+    ...(options.inspectPort === undefined ? [] : [`--inspect=${HOST}:${options.inspectPort}`]),
+    ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${name}.cpuprofile`])
+  ]
 }
 
-/** The broker exactly as in production: `node dist/server.js`, configured by environment only. */
+/** The broker exactly as the chart runs it: `node dist/server.js` with its Node flags, configured by environment only. */
 export async function startBroker (name: string, env: Record<string, string>, options: ServerStartOptions = {}): Promise<HttpServerProcess> {
   const port = await freePort()
-  const child = spawnChild(name, process.execPath, [...profileFlags(name, options), 'dist/server.js'], { ...env, NODE_ENV: 'production', PORT: String(port), HOST })
+  const child = spawnChild(name, process.execPath, [...nodeFlags(name, { nodeFlags: chartNodeFlags(), ...options }), 'dist/server.js'], { ...env, NODE_ENV: 'production', PORT: String(port), HOST })
   const url = `http://${HOST}:${port}`
   await waitForHttp(`${url}/livez`, child)
   return { url, child, stop: async () => { await child.stop() } }
@@ -211,7 +220,7 @@ export async function startBroker (name: string, env: Record<string, string>, op
 /** The bare Fastify reference: one route answering `body` (same process model as the broker). */
 export async function startReference (name: string, body: unknown, options: ServerStartOptions = {}): Promise<HttpServerProcess> {
   const port = await freePort()
-  const child = spawnChild(name, process.execPath, [...profileFlags(name, options), 'bench/reference/server.ts'], {
+  const child = spawnChild(name, process.execPath, [...nodeFlags(name, options), 'bench/reference/server.ts'], {
     NODE_ENV: 'production', PORT: String(port), REFERENCE_BODY: JSON.stringify(body)
   })
   const url = `http://${HOST}:${port}`

@@ -9,6 +9,7 @@
  * set a level above `info` (health probes, metrics) are not logged at `info`.
  */
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +28,8 @@ export class AccessLog extends LogController {
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // Below `info` (or a quiet route's level) a success writes nothing: build nothing either.
+    if (error == null && !(reply.log as unknown as Logger).isLevelEnabled('info')) return
     const line = {
       req: request,
       res: reply,

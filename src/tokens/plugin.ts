@@ -59,6 +59,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
     appSecret: config.nexconn.appSecret,
     tokenTtlS: config.nexconn.tokenTtlS,
     cacheMaxAgeS: config.tokens.cacheMaxAgeS,
+    memoryMaxUsers: config.tokens.memoryCacheUsers,
     deadlineMs: config.nexconn.deadlineMs,
     attemptMs: config.nexconn.timeoutMs,
     logger,

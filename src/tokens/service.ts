@@ -23,7 +23,6 @@ import type { CachedToken, TokenStore } from './store.ts'
 
 /** How long a token stays in the in-process cache before the store is asked again. */
 export const MEMORY_TTL_MS = 60_000
-export const MEMORY_MAX_USERS = 150_000
 /** Revocation cutoffs and forceRefresh throttles are rare: a smaller bound suffices. */
 const RARE_ENTRIES_MAX = 20_000
 /** An issuer's lock lease; it is extended while the Nexconn call runs. */
@@ -69,6 +68,12 @@ export interface TokenServiceOptions {
   hooks?: TokenHooks
   now?: () => number
   memoryTtlMs?: number
+  /**
+   * Users whose token the in-process cache keeps (`TOKEN_MEMORY_CACHE_USERS`); the least recently
+   * served go first, and come back from the store. It bounds the broker's memory whatever the
+   * number of users.
+   */
+  memoryMaxUsers: number
 }
 
 export interface GetTokenOptions {
@@ -83,7 +88,7 @@ export class TokenService {
   /** Latest revocation cutoff seen per user key, so in-flight issues can be discarded. */
   readonly #cutoffs = new LRUCache<string, number>({ max: RARE_ENTRIES_MAX, ttl: 3_600_000 })
   readonly #inFlight = new Map<string, Promise<TokenResult>>()
-  readonly #userKeys = new LRUCache<string, string>({ max: 50_000 })
+  readonly #userKeys: LRUCache<string, string>
   /** Fallback forceRefresh throttle when the store cannot be asked. */
   readonly #localThrottle = new LRUCache<string, true>({ max: RARE_ENTRIES_MAX, ttl: FORCE_REFRESH_WINDOW_MS })
   readonly #ttlMs: number
@@ -92,7 +97,9 @@ export class TokenService {
   constructor (options: TokenServiceOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
-    this.#memory = new LRUCache({ max: MEMORY_MAX_USERS, ttl: options.memoryTtlMs ?? MEMORY_TTL_MS })
+    this.#memory = new LRUCache({ max: options.memoryMaxUsers, ttl: options.memoryTtlMs ?? MEMORY_TTL_MS })
+    // A user's key is worth keeping as long as their token is: same bound.
+    this.#userKeys = new LRUCache({ max: options.memoryMaxUsers })
     this.#ttlMs = options.tokenTtlS * 1000
     this.#marginMs = Math.max(MIN_REFRESH_MARGIN_MS, this.#ttlMs / 10)
     options.bus?.subscribe((userKey, cutoff) => { this.#forget(userKey, cutoff) })

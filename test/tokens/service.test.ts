@@ -22,6 +22,7 @@ t.test('expiring tokens: served until the margin, renewed ahead in the backgroun
     appSecret: config.nexconn.appSecret,
     tokenTtlS: 1000,
     cacheMaxAgeS: 604_800,
+    memoryMaxUsers: 1000,
     deadlineMs: 4000,
     attemptMs: 1000,
     logger: pino({ level: 'silent' }),
@@ -58,7 +59,7 @@ t.test('a failed issue is not cached and does not block the next one', async (t)
   const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
   t.teardown(async () => { await nexconn.close() })
   const service = new TokenService({
-    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
+    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, memoryMaxUsers: 1000, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
   })
   emulator.addFault({ kind: 'business_error', code: 1004 })
   const failures = await Promise.allSettled([service.getToken(identity), service.getToken(identity)])
@@ -66,4 +67,20 @@ t.test('a failed issue is not cached and does not block the next one', async (t)
   t.equal(issueCalls(emulator), 1)
   emulator.clearFaults()
   t.equal((await service.getToken(identity)).outcome, 'issued', 'the in-flight entry was cleaned up')
+})
+
+t.test('TOKEN_MEMORY_CACHE_USERS bounds the in-process cache: the least recently served user comes back from the store, not from Nexconn', async (t) => {
+  const emulator = await emulatorFor(t)
+  const config = loadConfig(brokerEnv(emulator, { TOKEN_MEMORY_CACHE_USERS: '100' }))
+  t.equal(config.tokens.memoryCacheUsers, 100)
+  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
+  t.teardown(async () => { await nexconn.close() })
+  const service = new TokenService({
+    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, memoryMaxUsers: config.tokens.memoryCacheUsers, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
+  })
+  const users = Array.from({ length: 101 }, (_, i) => ({ userId: `bound${i}`, name: 'Bound user', expiresAt: Date.now() + 3_600_000 }))
+  for (const user of users) t.equal((await service.getToken(user)).outcome, 'issued')
+  t.equal((await service.getToken(users[100]!)).outcome, 'memory_hit', 'the most recent user is in memory')
+  t.equal((await service.getToken(users[0]!)).outcome, 'store_hit', 'the 101st user pushed the first out of memory; the store still has it')
+  t.equal(issueCalls(emulator), 101, 'one Nexconn call per user, eviction included')
 })

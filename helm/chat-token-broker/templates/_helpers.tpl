@@ -134,6 +134,30 @@ computed with 3 s to spare.
 {{- end }}
 
 {{/*
+The V8 old generation's ceiling in MiB: heap.percentOfMemoryLimit of resources.limits.memory (Mi or
+Gi), so the heap is collected well before the kernel's OOM killer acts. Empty without a limit
+(Node's own default then). bench/lib/chart.ts derives the same flags, so the benchmark runs the
+broker as the chart does.
+*/}}
+{{- define "chat-token-broker.maxOldSpaceMiB" -}}
+{{- $limit := toString (dig "limits" "memory" "" .Values.resources) }}
+{{- $mib := 0 }}
+{{- if hasSuffix "Mi" $limit }}{{ $mib = trimSuffix "Mi" $limit | atoi }}
+{{- else if hasSuffix "Gi" $limit }}{{ $mib = mul (trimSuffix "Gi" $limit | atoi) 1024 }}
+{{- else if $limit }}{{ fail (printf "resources.limits.memory (%s): write it in Mi or Gi, so the Node.js heap can be sized from it" $limit) }}
+{{- end }}
+{{- if gt $mib 0 }}{{ div (mul $mib (int .Values.heap.percentOfMemoryLimit)) 100 }}{{ end }}
+{{- end }}
+
+{{/*
+NODE_OPTIONS: the heap sized from the memory limit (see maxOldSpaceMiB), and a young generation
+that V8 would otherwise shrink with it (values.yaml says why). Empty without a memory limit.
+*/}}
+{{- define "chat-token-broker.nodeOptions" -}}
+{{- with include "chat-token-broker.maxOldSpaceMiB" . }}--max-old-space-size={{ . }} --max-semi-space-size={{ $.Values.heap.semiSpaceMiB }}{{ end }}
+{{- end }}
+
+{{/*
 Settings that cannot work together stop the render with one clear message.
 */}}
 {{- define "chat-token-broker.validate" -}}
