@@ -32,6 +32,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   const nexconn = createNexconnClient(config.nexconn, {
     logger,
     ...(redis === undefined ? {} : { redis: redis.client, redisKeyPrefix: prefix }),
+    ...(app.replicas === undefined ? {} : { fleetSize: () => app.replicas?.view().replicas ?? 1 }),
     ...(nexconnHooks === undefined ? {} : { hooks: nexconnHooks })
   })
   app.decorate('nexconn', nexconn)
