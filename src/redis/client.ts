@@ -12,14 +12,16 @@ import type { RedisConfig, RedisTls } from '../config.ts'
 export const COMMAND_TIMEOUT_MS = 300
 export const CONNECT_TIMEOUT_MS = 2_000
 const MAX_RECONNECT_DELAY_MS = 2_000
+/** The log reader blocks up to 1 s per XREAD; a frozen Redis is noticed within this. */
+export const READER_COMMAND_TIMEOUT_MS = 3_000
 
 export type RedisClient = Redis | Cluster
 export type RedisState = 'connecting' | 'ready' | 'down'
 
 export interface RedisConnection {
   readonly client: RedisClient
-  /** A second connection for pub/sub: a subscribed connection cannot run other commands. */
-  readonly subscriber: RedisClient
+  /** A second connection for blocking reads of the invalidation log (XREAD BLOCK holds it). */
+  readonly reader: RedisClient
   state: () => RedisState
   onStateChange: (listener: (state: RedisState) => void) => void
   /** Resolves once connected, or after `timeoutMs` either way: start-up waits briefly, never fails. */
@@ -91,7 +93,9 @@ export function createClient (config: RedisConfig, overrides: Partial<RedisOptio
 
 export function connectRedis (config: RedisConfig, logger: Logger): RedisConnection {
   const client = createClient(config)
-  const subscriber = createClient(config)
+  // Its command timeout must outlast one XREAD BLOCK (see tokens/invalidation.ts).
+  // A read cut by a disconnection fails at once (not resent later): the log reader resumes itself.
+  const reader = createClient(config, { commandTimeout: READER_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 })
   const listeners: Array<(state: RedisState) => void> = []
   let state: RedisState = 'connecting'
 
@@ -108,11 +112,11 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
   client.on('close', () => { if (state === 'ready') setState('down') })
   // Without a listener ioredis prints every connection error; the state change is enough.
   client.on('error', (err: Error) => { setState('down', err) })
-  subscriber.on('error', () => {})
+  reader.on('error', () => {})
 
   return {
     client,
-    subscriber,
+    reader,
     state: () => state,
     onStateChange: (listener) => { listeners.push(listener) },
     waitReady: async (timeoutMs) => {
@@ -125,7 +129,7 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
     },
     close: async () => {
       client.disconnect()
-      subscriber.disconnect()
+      reader.disconnect()
     }
   }
 }

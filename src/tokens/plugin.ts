@@ -7,7 +7,8 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import { createNexconnClient, type NexconnClient, type NexconnHooks } from '../nexconn/index.ts'
 import { TokenCipher } from './crypto.ts'
-import { redisInvalidationBus } from './invalidation.ts'
+import { invalidationLogKey } from '../redis/key-layout.ts'
+import { redisInvalidationLog } from './invalidation.ts'
 import { RedisStore } from './redis-store.ts'
 import { TokenService, type TokenHooks } from './service.ts'
 import { MemoryStore, type TokenStore } from './store.ts'
@@ -53,6 +54,11 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
     })
   }
 
+  const bus = redis === undefined
+    ? undefined
+    : redisInvalidationLog({ client: redis.client, reader: redis.reader, key: invalidationLogKey(prefix), logger, onStateChange: redis.onStateChange })
+  // Before the connections close (the Redis plugin's onClose runs after this one's).
+  app.addHook('preClose', async () => { bus?.close() })
   app.decorate('tokens', new TokenService({
     store,
     nexconn,
@@ -63,7 +69,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
     deadlineMs: config.nexconn.deadlineMs,
     attemptMs: config.nexconn.timeoutMs,
     logger,
-    ...(redis === undefined ? {} : { bus: redisInvalidationBus(redis.client, redis.subscriber, `${prefix}invalidate`, logger) }),
+    ...(bus === undefined ? {} : { bus }),
     ...(hooks === undefined ? {} : { hooks })
   }))
   app.addHook('onClose', async () => { await nexconn.close() })
