@@ -63,7 +63,53 @@ export interface RedisServerOptions {
   sentinel?: boolean
 }
 
+/**
+ * The CI matrix variable: `REDIS_MODE=sentinel` or `cluster` runs the suite's Redis-backed brokers
+ * through a Sentinel or as a Cluster client, against the same data server, so every assertion on
+ * what is stored still holds. A plain server from `startRedis` then also gets a Sentinel watching
+ * it (sentinel), or is a one-node Cluster owning every slot (cluster); `brokerEnv` swaps its
+ * REDIS_URL for the matching REDIS_SENTINELS or REDIS_CLUSTER_NODES. Default: standalone.
+ */
+export const REDIS_MODE = ((): 'standalone' | 'sentinel' | 'cluster' => {
+  const mode = process.env.REDIS_MODE ?? 'standalone'
+  if (mode !== 'standalone' && mode !== 'sentinel' && mode !== 'cluster') throw new Error(`REDIS_MODE must be standalone, sentinel or cluster; got ${mode}`)
+  return mode
+})()
+
+const modeEnvByUrl = new Map<string, Record<string, string>>()
+
+/** The broker settings that reach the server at `url` in REDIS_MODE; undefined = use the URL. */
+export function redisModeEnv (url: string): Record<string, string> | undefined {
+  return modeEnvByUrl.get(url)
+}
+
 export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
+  const plain = options.args === undefined && options.sentinel !== true
+  if (plain && REDIS_MODE === 'cluster') {
+    // Announced as 127.0.0.1: a node alone in its Cluster does not know its own address otherwise.
+    const server = await startRedisProcess(t, { ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-announce-ip', '127.0.0.1'] })
+    // A one-node Cluster: every slot here, so plain clients in the tests still see every key.
+    const admin = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, retryStrategy: () => null })
+    admin.on('error', () => {})
+    try {
+      await admin.connect()
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+      await waitFor(async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 50)
+    } finally {
+      admin.disconnect()
+    }
+    modeEnvByUrl.set(server.url, { REDIS_CLUSTER_NODES: `127.0.0.1:${server.port}` })
+    return server
+  }
+  const server = await startRedisProcess(t, options)
+  if (plain && REDIS_MODE === 'sentinel') {
+    const sentinel = await startSentinel(t, server)
+    modeEnvByUrl.set(server.url, { REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'mymaster' })
+  }
+  return server
+}
+
+async function startRedisProcess (t: Teardown, options: RedisServerOptions): Promise<RedisServer> {
   const port = options.port ?? await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'ctb-redis-'))
   let child: ChildProcess | undefined
