@@ -16,7 +16,7 @@ import type { Emulator } from '../../src/emulator/types.ts'
 import { DEGRADED_CODES, Fleet, runLoad, tally, type Answer } from './helpers/load.ts'
 
 const DEADLINE_MS = 4_000
-const LOAD = { durationMs: 12_000, concurrency: 6, newUserShare: 0.2, timeoutMs: DEADLINE_MS + 4_000 }
+const LOAD = { durationMs: 12_000, concurrency: 8, ratePerS: 200, newUserShare: 0.2, timeoutMs: DEADLINE_MS + 4_000 }
 
 async function fleetOf (t: Test, env: Record<string, string | undefined>): Promise<Fleet> {
   const brokers = await Promise.all([0, 1, 2].map(async () => await startBrokerProcess(t, { ...env, LOG_LEVEL: 'warn' })))

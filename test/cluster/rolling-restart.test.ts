@@ -21,7 +21,7 @@ t.test('(c) rolling restart of 3 brokers under load (SIGTERM one at a time): zer
   t.teardown(async () => { await fleet.close() })
   await waitFor(() => fleet.ready().length === 3, 10_000, 50)
 
-  const load = runLoad(fleet, { durationMs: 16_000, concurrency: 6, newUserShare: 0.2, timeoutMs: 8_000, prefix: 'roll' })
+  const load = runLoad(fleet, { durationMs: 16_000, concurrency: 8, ratePerS: 200, newUserShare: 0.2, timeoutMs: 8_000, prefix: 'roll' })
   const restarts: number[] = []
   await sleep(1_000)
   for (let i = 0; i < 3; i++) {

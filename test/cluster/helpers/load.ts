@@ -81,7 +81,10 @@ export class Fleet {
 
 export interface LoadOptions {
   durationMs: number
+  /** Requests in flight at most. */
   concurrency: number
+  /** Steady rate across all workers: a load, not a saturation (the machine also runs other tests). */
+  ratePerS: number
   /** Share of requests for a user never seen before (a Nexconn issue). */
   newUserShare: number
   /** Client-side bound: a request not answered by then counts as hung. */
@@ -94,8 +97,14 @@ export async function runLoad (fleet: Fleet, options: LoadOptions): Promise<Answ
   const known: string[] = []
   let next = 0
   const end = performance.now() + options.durationMs
+  const interval = 1000 / options.ratePerS
+  let slot = performance.now()
   const worker = async (): Promise<void> => {
     while (performance.now() < end && answers.length < 50_000) {
+      // Each request takes the next slot of the schedule; a late worker catches up without bursting.
+      slot = Math.max(slot + interval, performance.now() - 10 * interval)
+      const wait = slot - performance.now()
+      if (wait > 0) await sleep(wait)
       const ready = fleet.ready()
       if (ready.length === 0) { await sleep(20); continue }
       const broker = ready[Math.floor(Math.random() * ready.length)]!
