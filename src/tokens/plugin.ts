@@ -45,13 +45,17 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   } else {
     const key = config.tokens.encryptionKey
     if (key === undefined) throw new Error('BUG: config validation lets Redis through without an encryption key')
-    store = new RedisStore({
+    const redisStore = new RedisStore({
       client: redis.client,
       cipher: new TokenCipher(key, config.tokens.oldEncryptionKeys),
       keyPrefix: prefix,
       logger,
       ...(hooks?.onDecryptFailure === undefined ? {} : { onDecryptFailure: hooks.onDecryptFailure })
     })
+    // Connected is not enough: while the store's breaker is open (commands failing, e.g. a Cluster
+    // primary gone until its replica is promoted), Redis shows as degraded too.
+    store = redisStore
+    app.readiness.register('redis', { critical: false, status: () => redis.state() === 'ready' && redisStore.healthy() ? 'ok' : 'degraded' })
   }
 
   const bus = redis === undefined

@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { request } from 'undici'
-import { brokerEnv, emulatorFor, jwtFor } from '../helpers/broker.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { bearer, brokerEnv, brokerFor, emulatorFor, jwtFor, type TestBroker } from '../helpers/broker.ts'
 import { percentile, summary } from '../helpers/latency.ts'
 import { startBrokerProcess, type BrokerProcess } from '../helpers/process.ts'
 import { redisClient, startRedis, waitFor } from '../helpers/redis.ts'
@@ -95,4 +96,28 @@ t.test('a replica cut off from Redis during a revocation catches up on reconnect
   t.comment(`catch-up after reconnect: the revoked token stopped being served ${Math.round(caughtUp)} ms after Redis was reachable again (in-process entries live 60 s)`)
   t.ok(caughtUp < 10_000, 'well before the in-process entry would have aged out')
   t.equal(emulator.tokenStatus(old).valid, false, 'Nexconn was told too')
+})
+
+t.test('Redis restarted empty (the log lost): a replica drops its in-process cache rather than trust it', async (t) => {
+  const server = await startRedis(t)
+  const emulator = await emulatorFor(t)
+  const env = brokerEnv(emulator, { REDIS_URL: server.url, ADMIN_API_KEY: ADMIN_KEY })
+  const a = await brokerFor(t, env)
+  const b = await brokerFor(t, env)
+  const token = async (broker: TestBroker, user: string): Promise<string> => (await broker.app.inject({ method: 'POST', url: '/v1/token', headers: bearer(user) })).json().token as string
+  const cached = await token(a, 'keptuser')
+  // A has read one entry of the log (B's revocation of someone else).
+  await b.app.inject({ method: 'POST', url: '/v1/admin/revoke', headers: { authorization: `Bearer ${ADMIN_KEY}` }, payload: { userIds: ['someoneelse'] } })
+  await waitFor(async () => (await redisClient(t, server.url).xlen('ctb:{invalidations}')) === 1, 2_000)
+  await sleep(100)
+  t.equal(await token(a, 'keptuser'), cached, 'served from A\'s memory')
+
+  // Without persistence Redis comes back empty: revocation cutoffs and the log's tail are gone, so
+  // A cannot know what it missed meanwhile.
+  await server.stop()
+  await server.start()
+  await waitFor(() => a.logs.text.includes('invalidation log: entries may have been missed'), 10_000, 50)
+  t.pass('A noticed the log lost entries it had read, and said so')
+  const fresh = await token(a, 'keptuser')
+  t.not(fresh, cached, 'A no longer trusts its memory: the user is read from Redis (empty) and issued again')
 })
