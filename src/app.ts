@@ -131,6 +131,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   await app.register(redisPlugin, { config: config.redis })
   app.redis?.onStateChange((state) => { metrics.redisUp.set(state === 'ready' ? 1 : 0) })
+  app.replicas?.onChange((view) => { metrics.replicas.set(view.replicas) })
   await app.register(tokensPlugin, { config, hooks: metrics.tokenHooks(), nexconnHooks: metrics.nexconnHooks((url) => new URL(url).host) })
   await app.register(guard, { config })
 

@@ -38,10 +38,16 @@ export interface EncryptionKey {
   key: Buffer
 }
 
+/** TLS material read from the files named by `REDIS_TLS_*_FILE`; `undefined` = plain TCP. */
+export interface RedisTls { ca?: string, cert?: string, key?: string }
+
+/** What every mode shares: credentials (ACL user and password) and TLS. */
+interface RedisCommon { keyPrefix: string, username?: string, password?: string, tls?: RedisTls }
+
 export type RedisConfig =
-  | { mode: 'standalone', url: string, keyPrefix: string, password?: string }
-  | { mode: 'sentinel', sentinels: HostPort[], name: string, keyPrefix: string, password?: string, tls: boolean }
-  | { mode: 'cluster', nodes: HostPort[], keyPrefix: string, password?: string, tls: boolean }
+  | RedisCommon & { mode: 'standalone', url: string }
+  | RedisCommon & { mode: 'sentinel', sentinels: HostPort[], name: string }
+  | RedisCommon & { mode: 'cluster', nodes: HostPort[] }
 
 export interface Config {
   runMode: RunMode
@@ -230,8 +236,6 @@ function parseRedis (reader: EnvReader): RedisConfig | undefined {
   const sentinels = reader.optionalString('REDIS_SENTINELS')
   const clusterNodes = reader.optionalString('REDIS_CLUSTER_NODES')
   const keyPrefix = reader.string('REDIS_KEY_PREFIX')
-  const password = reader.optionalString('REDIS_PASSWORD')
-  const tls = reader.bool('REDIS_TLS')
   const sentinelName = reader.optionalString('REDIS_SENTINEL_NAME')
   // No braces: the broker sets its own Cluster hash tags; a tag in the prefix would put every key in one slot.
   if (!/^[A-Za-z0-9:_.-]{0,64}$/.test(keyPrefix)) reader.problem('REDIS_KEY_PREFIX may hold letters, digits and : _ . - (at most 64); no braces, the broker sets its own Cluster hash tags.')
@@ -241,6 +245,9 @@ function parseRedis (reader: EnvReader): RedisConfig | undefined {
     reader.problem(`Set at most one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES; found ${chosen.join(' and ')}.`)
     return undefined
   }
+  // Read even without a mode, so a mistyped secret file is reported rather than ignored.
+  const common = parseRedisCommon(reader, keyPrefix, url?.startsWith('rediss:') === true)
+  if (chosen.length === 0) return undefined
   if (url !== undefined) {
     let parsed: URL | undefined
     try { parsed = new URL(url) } catch { /* reported below */ }
@@ -249,16 +256,42 @@ function parseRedis (reader: EnvReader): RedisConfig | undefined {
       reader.problem('REDIS_URL must be a redis:// or rediss:// URL with a host.')
       return undefined
     }
-    return { mode: 'standalone', url, keyPrefix, ...(password === undefined ? {} : { password }) }
+    return { mode: 'standalone', url, ...common }
   }
   if (sentinels !== undefined) {
     if (sentinelName === undefined) reader.problem('REDIS_SENTINEL_NAME is required with REDIS_SENTINELS.')
-    return { mode: 'sentinel', sentinels: reader.hostPorts('REDIS_SENTINELS', sentinels), name: sentinelName ?? '', keyPrefix, tls, ...(password === undefined ? {} : { password }) }
+    return { mode: 'sentinel', sentinels: reader.hostPorts('REDIS_SENTINELS', sentinels), name: sentinelName ?? '', ...common }
   }
-  if (clusterNodes !== undefined) {
-    return { mode: 'cluster', nodes: reader.hostPorts('REDIS_CLUSTER_NODES', clusterNodes), keyPrefix, tls, ...(password === undefined ? {} : { password }) }
+  return { mode: 'cluster', nodes: reader.hostPorts('REDIS_CLUSTER_NODES', clusterNodes ?? ''), ...common }
+}
+
+/**
+ * Credentials and TLS, the same in every mode: managed Redis (ElastiCache, Memorystore, Azure
+ * Cache) wants an ACL user, TLS with a private CA and sometimes a client certificate.
+ */
+function parseRedisCommon (reader: EnvReader, keyPrefix: string, tlsFromUrl: boolean): RedisCommon {
+  const username = reader.optionalString('REDIS_USERNAME')
+  const password = reader.optionalString('REDIS_PASSWORD')
+  const caFile = reader.optionalString('REDIS_TLS_CA_FILE')
+  const certFile = reader.optionalString('REDIS_TLS_CERT_FILE')
+  const keyFile = reader.optionalString('REDIS_TLS_KEY_FILE')
+  if ((certFile === undefined) !== (keyFile === undefined)) reader.problem('REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both or neither.')
+  if (username !== undefined && password === undefined) reader.problem('REDIS_USERNAME needs REDIS_PASSWORD (or REDIS_PASSWORD_FILE): an ACL user always authenticates with a password.')
+  const useTls = reader.bool('REDIS_TLS') || tlsFromUrl || caFile !== undefined || certFile !== undefined
+  const tls: RedisTls = {}
+  const pem = (name: string, path: string | undefined): string | undefined => path === undefined ? undefined : reader.readText(name, path)
+  const ca = pem('REDIS_TLS_CA_FILE', caFile)
+  const cert = pem('REDIS_TLS_CERT_FILE', certFile)
+  const key = pem('REDIS_TLS_KEY_FILE', keyFile)
+  if (ca !== undefined) tls.ca = ca
+  if (cert !== undefined) tls.cert = cert
+  if (key !== undefined) tls.key = key
+  return {
+    keyPrefix,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(useTls ? { tls } : {})
   }
-  return undefined
 }
 
 function parseTokens (reader: EnvReader, redis: RedisConfig | undefined): Config['tokens'] {

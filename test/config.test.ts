@@ -270,11 +270,11 @@ t.test('JWKS mode', async (t) => {
 t.test('Redis modes and the encryption key', async (t) => {
   const key = { TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY }
   const standalone = loadConfig(baseEnv({ REDIS_URL: 'rediss://:pw@redis.example.com:6380/0', ...key }))
-  t.same(standalone.redis, { mode: 'standalone', url: 'rediss://:pw@redis.example.com:6380/0', keyPrefix: 'ctb:' })
+  t.same(standalone.redis, { mode: 'standalone', url: 'rediss://:pw@redis.example.com:6380/0', keyPrefix: 'ctb:', tls: {} })
   const sentinel = loadConfig(baseEnv({ REDIS_SENTINELS: 's1:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'mymaster', ...key }))
-  t.same(sentinel.redis, { mode: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }], name: 'mymaster', keyPrefix: 'ctb:', tls: false })
+  t.same(sentinel.redis, { mode: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }], name: 'mymaster', keyPrefix: 'ctb:' })
   const cluster = loadConfig(baseEnv({ REDIS_CLUSTER_NODES: 'n1:7000,n2:7001', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true', ...key }))
-  t.same(cluster.redis, { mode: 'cluster', nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }], keyPrefix: 'ctb:', password: 'pw', tls: true })
+  t.same(cluster.redis, { mode: 'cluster', nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }], keyPrefix: 'ctb:', password: 'pw', tls: {} })
 
   onlyProblem(t, baseEnv({ REDIS_SENTINELS: 's1:26379', ...key }), /REDIS_SENTINEL_NAME is required/)
   onlyProblem(t, baseEnv({ REDIS_CLUSTER_NODES: 'n1', ...key }), /REDIS_CLUSTER_NODES entries must be host:port/)
@@ -286,6 +286,34 @@ t.test('Redis modes and the encryption key', async (t) => {
   onlyProblem(t, baseEnv({ TOKEN_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }), /TOKEN_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes/)
   onlyProblem(t, baseEnv({ REDIS_KEY_PREFIX: 'bad prefix' }), /REDIS_KEY_PREFIX/)
   onlyProblem(t, baseEnv({ REDIS_KEY_PREFIX: '{ctb}:' }), /no braces/)
+})
+
+t.test('managed Redis: ACL user, password file, CA and client certificate in every mode', async (t) => {
+  const files: Record<string, string> = { '/run/redis/password': 'hunter2-acl\n', '/run/redis/ca.pem': 'CA PEM', '/run/redis/client.pem': 'CERT PEM', '/run/redis/client.key': 'KEY PEM' }
+  const readFile = (path: string): string => {
+    const content = files[path]
+    if (content === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' })
+    return content
+  }
+  const managed = {
+    TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    REDIS_USERNAME: 'broker',
+    REDIS_PASSWORD_FILE: '/run/redis/password',
+    REDIS_TLS_CA_FILE: '/run/redis/ca.pem',
+    REDIS_TLS_CERT_FILE: '/run/redis/client.pem',
+    REDIS_TLS_KEY_FILE: '/run/redis/client.key'
+  }
+  const expected = { keyPrefix: 'ctb:', username: 'broker', password: 'hunter2-acl', tls: { ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM' } }
+  t.same(loadConfig(baseEnv({ REDIS_URL: 'redis://redis.example.com:6379', ...managed }), { readFile }).redis, { mode: 'standalone', url: 'redis://redis.example.com:6379', ...expected }, 'a CA file implies TLS even with redis://')
+  t.same(loadConfig(baseEnv({ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'mymaster', ...managed }), { readFile }).redis, { mode: 'sentinel', sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', ...expected })
+  t.same(loadConfig(baseEnv({ REDIS_CLUSTER_NODES: 'n1:7000', ...managed }), { readFile }).redis, { mode: 'cluster', nodes: [{ host: 'n1', port: 7000 }], ...expected })
+
+  const key = { TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, REDIS_URL: 'redis://r:6379' }
+  t.match(problems(baseEnv({ ...key, REDIS_TLS_CERT_FILE: '/run/redis/client.pem' }), { readFile }).join(), /REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together/)
+  t.match(problems(baseEnv({ ...key, REDIS_USERNAME: 'broker' }), { readFile }).join(), /REDIS_USERNAME needs REDIS_PASSWORD/)
+  const missing = problems(baseEnv({ ...key, REDIS_TLS_CA_FILE: '/nowhere/ca.pem' }), { readFile })
+  t.match(missing.join(), /REDIS_TLS_CA_FILE: cannot read \/nowhere\/ca.pem \(ENOENT\)/)
+  t.notMatch(JSON.stringify(problems(baseEnv({ ...key, REDIS_USERNAME: 'broker', REDIS_PASSWORD_FILE: '/run/redis/password', REDIS_TLS_KEY_FILE: '/run/redis/client.key' }), { readFile })), /hunter2|KEY PEM/, 'no secret in a problem')
 })
 
 t.test('encryption keys get stable ids; old keys are parsed', async (t) => {

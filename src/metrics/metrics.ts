@@ -32,6 +32,7 @@ export class Metrics {
   readonly jwtVerifications = new Counter({ name: 'ctb_jwt_verifications_total', help: 'JWT verifications by outcome: ok, cached, or the rejection reason.', labelNames: ['outcome'], registers: [this.registry] })
   readonly webhookRefusals = new Counter({ name: 'ctb_webhook_refusals_total', help: 'Webhook calls refused, by reason: missing_parameter, malformed_parameter, app_key_mismatch, bad_signature, stale, future, replayed.', labelNames: ['reason'], registers: [this.registry] })
   readonly redisUp = new Gauge({ name: 'ctb_redis_up', help: '1 while Redis is connected, 0 while not (absent without Redis).', registers: [this.registry] })
+  readonly replicas = new Gauge({ name: 'ctb_replicas', help: 'Live broker replicas sharing this Redis, as counted by heartbeats (the last count while Redis is unreachable; absent without Redis).', registers: [this.registry] })
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })

@@ -97,6 +97,7 @@ class Client implements NexconnClient {
       minAttemptMs: tuning.minAttemptMs,
       ...(deps.redis === undefined ? {} : { redis: deps.redis }),
       redisPrefix: `${deps.redisKeyPrefix ?? ''}nexconn:quota:${config.appKey}:`,
+      ...(deps.fleetSize === undefined ? {} : { fleetSize: deps.fleetSize }),
       redisTimeoutMs: tuning.redisTimeoutMs,
       redisRetryMs: tuning.redisRetryMs,
       redisPollMs: tuning.redisPollMs,

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
+import { quotaKeys } from '../redis/key-layout.ts'
 import type { Decision } from './quota-window.ts'
 
 const NOW = `local t = redis.call('TIME')
@@ -60,8 +61,7 @@ export class RedisWindow {
   }
 
   keys (endpoint: string): { window: string, backoff: string } {
-    const tag = `{${this.#prefix}${endpoint}}`
-    return { window: `${tag}:window`, backoff: `${tag}:backoff` }
+    return quotaKeys(this.#prefix, endpoint)
   }
 
   async tryAcquire (endpoint: string, limit: number, id: string): Promise<Decision> {

@@ -6,7 +6,7 @@
  * once, so the queue never holds more than the quota can serve in one deadline.
  *
  * With Redis the window is shared by every replica; without it (or while Redis fails) each replica
- * keeps its own. A Redis problem never fails a call: every Redis step is bounded, and after a
+ * keeps its own, sized to its share of the limit (the limit divided by the replicas last counted). A Redis problem never fails a call: every Redis step is bounded, and after a
  * failure Redis is left alone for a moment (`redis/breaker.ts`) while the in-process window rules.
  */
 import { randomUUID } from 'node:crypto'
@@ -35,6 +35,8 @@ export interface QuotaOptions {
   redisRetryMs: number
   /** While every slot is held elsewhere, how often the queue head asks Redis again. */
   redisPollMs: number
+  /** Replicas sharing the App Key (heartbeats in Redis); 1 when unknown. */
+  fleetSize?: () => number
   now: () => number
   logger: Logger
   onWait?: (e: { endpoint: string, waitedMs: number, admitted: boolean }) => void
@@ -246,7 +248,10 @@ export class Quota {
         // The breaker is open now: the in-process window decides.
       }
     }
-    return { decision: this.#memory.tryAcquire(endpoint, limit, id, now), shared: false }
+    // Out of Redis' reach every replica decides alone: each may use only its share of the quota,
+    // or N replicas would admit N times the limit (two replicas, 400 issues a second against 200).
+    const fleet = Math.max(1, Math.floor(this.#opts.fleetSize?.() ?? 1))
+    return { decision: this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), id, now), shared: false }
   }
 
   #lease (endpoint: string, id: string, shared: boolean): QuotaLease {

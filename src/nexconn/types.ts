@@ -47,6 +47,8 @@ export interface NexconnDeps {
   logger: Logger
   redis?: Redis | Cluster
   redisKeyPrefix?: string
+  /** Replicas sharing the App Key; while Redis is unreachable each one uses only its share of a quota. */
+  fleetSize?: () => number
   hooks?: NexconnHooks
   now?: () => number
   tuning?: Partial<NexconnTuning>

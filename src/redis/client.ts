@@ -6,24 +6,36 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
-import type { RedisConfig } from '../config.ts'
+import { rootCertificates, type ConnectionOptions } from 'node:tls'
+import type { RedisConfig, RedisTls } from '../config.ts'
 
 export const COMMAND_TIMEOUT_MS = 300
 export const CONNECT_TIMEOUT_MS = 2_000
 const MAX_RECONNECT_DELAY_MS = 2_000
+/** The log reader blocks up to 1 s per XREAD; a frozen Redis is noticed within this. */
+export const READER_COMMAND_TIMEOUT_MS = 3_000
 
 export type RedisClient = Redis | Cluster
 export type RedisState = 'connecting' | 'ready' | 'down'
 
 export interface RedisConnection {
   readonly client: RedisClient
-  /** A second connection for pub/sub: a subscribed connection cannot run other commands. */
-  readonly subscriber: RedisClient
+  /** A second connection for blocking reads of the invalidation log (XREAD BLOCK holds it). */
+  readonly reader: RedisClient
   state: () => RedisState
   onStateChange: (listener: (state: RedisState) => void) => void
   /** Resolves once connected, or after `timeoutMs` either way: start-up waits briefly, never fails. */
   waitReady: (timeoutMs: number) => Promise<boolean>
   close: () => Promise<void>
+}
+
+/** Node's TLS options from the configured PEMs; a private CA is trusted on top of the system CAs. */
+function tlsOptions (tls: RedisTls): ConnectionOptions {
+  return {
+    ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key })
+  }
 }
 
 function baseOptions (config: RedisConfig): RedisOptions {
@@ -34,14 +46,21 @@ function baseOptions (config: RedisConfig): RedisOptions {
     enableOfflineQueue: false,
     // Reconnect forever with a capped back-off: Redis coming back must be picked up on its own.
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-    ...(config.password === undefined ? {} : { password: config.password })
+    // A replica promoted by a failover: a connection still pointing at the demoted primary gets
+    // READONLY on writes; reconnecting (Sentinel then asks for the new primary) is the cure.
+    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+    ...(config.username === undefined ? {} : { username: config.username }),
+    ...(config.password === undefined ? {} : { password: config.password }),
+    ...(config.tls === undefined ? {} : { tls: tlsOptions(config.tls) })
   }
 }
 
-function createClient (config: RedisConfig): RedisClient {
-  const options = baseOptions(config)
+/** `overrides`: e.g. a longer command timeout for a connection that blocks on XREAD. */
+export function createClient (config: RedisConfig, overrides: Partial<RedisOptions> = {}): RedisClient {
+  const options = { ...baseOptions(config), ...overrides }
   switch (config.mode) {
     case 'standalone':
+      // Values in the URL (user, password, db) win over the options, as documented.
       return new Redis(config.url, options)
     case 'sentinel':
       return new Redis({
@@ -49,16 +68,23 @@ function createClient (config: RedisConfig): RedisClient {
         sentinels: config.sentinels,
         name: config.name,
         ...(config.password === undefined ? {} : { sentinelPassword: config.password }),
-        ...(config.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-        sentinelRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS)
+        ...(config.tls === undefined ? {} : { sentinelTLS: tlsOptions(config.tls), enableTLSForSentinelMode: true }),
+        sentinelRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
+        // Ask the Sentinels again after a failover instead of retrying the old primary's address.
+        failoverDetector: true
       })
     case 'cluster': {
       const clusterOptions: ClusterOptions = {
         enableOfflineQueue: false,
         enableReadyCheck: true,
         clusterRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-        redisOptions: { ...options, ...(config.tls ? { tls: {} } : {}) },
-        slotsRefreshTimeout: CONNECT_TIMEOUT_MS
+        redisOptions: options,
+        slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+        // Notice a moved or dead primary within seconds, not only on the next MOVED reply.
+        slotsRefreshInterval: 5_000,
+        // A Cluster over TLS (ElastiCache, Memorystore) announces node names that only resolve to
+        // the certificate's host through the address given; looking them up again breaks SNI.
+        ...(config.tls === undefined ? {} : { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => { callback(null, address) } })
       }
       return new Cluster(config.nodes, clusterOptions)
     }
@@ -67,7 +93,9 @@ function createClient (config: RedisConfig): RedisClient {
 
 export function connectRedis (config: RedisConfig, logger: Logger): RedisConnection {
   const client = createClient(config)
-  const subscriber = createClient(config)
+  // Its command timeout must outlast one XREAD BLOCK (see tokens/invalidation.ts).
+  // A read cut by a disconnection fails at once (not resent later): the log reader resumes itself.
+  const reader = createClient(config, { commandTimeout: READER_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 })
   const listeners: Array<(state: RedisState) => void> = []
   let state: RedisState = 'connecting'
 
@@ -84,11 +112,11 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
   client.on('close', () => { if (state === 'ready') setState('down') })
   // Without a listener ioredis prints every connection error; the state change is enough.
   client.on('error', (err: Error) => { setState('down', err) })
-  subscriber.on('error', () => {})
+  reader.on('error', () => {})
 
   return {
     client,
-    subscriber,
+    reader,
     state: () => state,
     onStateChange: (listener) => { listeners.push(listener) },
     waitReady: async (timeoutMs) => {
@@ -101,7 +129,7 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
     },
     close: async () => {
       client.disconnect()
-      subscriber.disconnect()
+      reader.disconnect()
     }
   }
 }

@@ -10,7 +10,11 @@ const ComponentStatus = Type.Union([Type.Literal('ok'), Type.Literal('degraded')
 
 const ReadyBody = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready'), Type.Literal('shutting_down')]),
-  components: Type.Record(Type.String(), ComponentStatus, { description: 'Per dependency: `ok`, `degraded` (working around a failure), `loading` or `disabled`.' })
+  components: Type.Record(Type.String(), ComponentStatus, { description: 'Per dependency: `ok`, `degraded` (working around a failure), `loading` or `disabled`.' }),
+  replicas: Type.Optional(Type.Object({
+    count: Type.Integer({ minimum: 1, description: 'Live replicas sharing this Redis (heartbeats), this one included.' }),
+    source: Type.Union([Type.Literal('redis'), Type.Literal('last_known')], { description: '`last_known`: Redis is unreachable; the count from before, which divides the Nexconn quota meanwhile.' })
+  }, { description: 'Present with Redis only.' }))
 })
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -35,7 +39,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { ready, components } = app.readiness.report()
     const status = app.readiness.shuttingDown ? 'shutting_down' as const : ready ? 'ready' as const : 'not_ready' as const
     reply.header('cache-control', 'no-store')
-    return await reply.code(ready ? 200 : 503).send({ status, components })
+    const fleet = app.replicas?.view()
+    return await reply.code(ready ? 200 : 503).send({ status, components, ...(fleet === undefined ? {} : { replicas: { count: fleet.replicas, source: fleet.source } }) })
   })
 }
 

@@ -96,7 +96,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (ap
       return
     }
     const users = softDeletedUsers(event)
-    // Each forget is bounded (store and pub/sub calls time out), so this answers quickly.
+    // Each forget is bounded (store and invalidation-log calls time out), so this answers quickly.
     await Promise.all(users.map(async (userId) => { await app.tokens.forget(userId) }))
     request.log.info({ eventType: event.type, count: event.data.length, purged: users.length }, 'webhook processed')
   }

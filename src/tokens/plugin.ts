@@ -7,7 +7,8 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import { createNexconnClient, type NexconnClient, type NexconnHooks } from '../nexconn/index.ts'
 import { TokenCipher } from './crypto.ts'
-import { redisInvalidationBus } from './invalidation.ts'
+import { invalidationLogKey } from '../redis/key-layout.ts'
+import { redisInvalidationLog } from './invalidation.ts'
 import { RedisStore } from './redis-store.ts'
 import { TokenService, type TokenHooks } from './service.ts'
 import { MemoryStore, type TokenStore } from './store.ts'
@@ -32,6 +33,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   const nexconn = createNexconnClient(config.nexconn, {
     logger,
     ...(redis === undefined ? {} : { redis: redis.client, redisKeyPrefix: prefix }),
+    ...(app.replicas === undefined ? {} : { fleetSize: () => app.replicas?.view().replicas ?? 1 }),
     ...(nexconnHooks === undefined ? {} : { hooks: nexconnHooks })
   })
   app.decorate('nexconn', nexconn)
@@ -43,15 +45,24 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   } else {
     const key = config.tokens.encryptionKey
     if (key === undefined) throw new Error('BUG: config validation lets Redis through without an encryption key')
-    store = new RedisStore({
+    const redisStore = new RedisStore({
       client: redis.client,
       cipher: new TokenCipher(key, config.tokens.oldEncryptionKeys),
       keyPrefix: prefix,
       logger,
       ...(hooks?.onDecryptFailure === undefined ? {} : { onDecryptFailure: hooks.onDecryptFailure })
     })
+    // Connected is not enough: while the store's breaker is open (commands failing, e.g. a Cluster
+    // primary gone until its replica is promoted), Redis shows as degraded too.
+    store = redisStore
+    app.readiness.register('redis', { critical: false, status: () => redis.state() === 'ready' && redisStore.healthy() ? 'ok' : 'degraded' })
   }
 
+  const bus = redis === undefined
+    ? undefined
+    : redisInvalidationLog({ client: redis.client, reader: redis.reader, key: invalidationLogKey(prefix), logger, onStateChange: redis.onStateChange })
+  // Before the connections close (the Redis plugin's onClose runs after this one's).
+  app.addHook('preClose', async () => { bus?.close() })
   app.decorate('tokens', new TokenService({
     store,
     nexconn,
@@ -63,7 +74,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
     deadlineMs: config.nexconn.deadlineMs,
     attemptMs: config.nexconn.timeoutMs,
     logger,
-    ...(redis === undefined ? {} : { bus: redisInvalidationBus(redis.client, redis.subscriber, `${prefix}invalidate`, logger) }),
+    ...(bus === undefined ? {} : { bus }),
     ...(hooks === undefined ? {} : { hooks })
   }))
   app.addHook('onClose', async () => { await nexconn.close() })

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { RedisBreaker } from '../redis/breaker.ts'
 import type { RedisClient } from '../redis/client.ts'
+import { userKeys } from '../redis/key-layout.ts'
 import type { TokenCipher } from './crypto.ts'
 import type { CachedToken, TokenStore } from './store.ts'
 
@@ -87,10 +88,10 @@ export class RedisStore implements TokenStore {
     return this.#breaker.usable()
   }
 
-  tokenKey (userKey: string): string { return `${this.#prefix}${userKey}:t` }
-  #revokedKey (userKey: string): string { return `${this.#prefix}${userKey}:r` }
-  #lockKey (userKey: string): string { return `${this.#prefix}${userKey}:l` }
-  #throttleKey (userKey: string): string { return `${this.#prefix}${userKey}:f` }
+  tokenKey (userKey: string): string { return userKeys(this.#prefix, userKey).token }
+  #revokedKey (userKey: string): string { return userKeys(this.#prefix, userKey).revoked }
+  #lockKey (userKey: string): string { return userKeys(this.#prefix, userKey).lock }
+  #throttleKey (userKey: string): string { return userKeys(this.#prefix, userKey).throttle }
 
   async #guard<T> (operation: () => Promise<T>): Promise<T> {
     try {

@@ -49,6 +49,8 @@ export interface TokenHooks {
 export interface InvalidationBus {
   publish: (userKey: string, cutoff: number) => Promise<void>
   subscribe: (listener: (userKey: string, cutoff: number) => void) => void
+  /** Some invalidations may have been missed and cannot be replayed: drop every cached token. */
+  onMissed?: (listener: () => void) => void
 }
 
 export interface TokenServiceOptions {
@@ -103,6 +105,7 @@ export class TokenService {
     this.#ttlMs = options.tokenTtlS * 1000
     this.#marginMs = Math.max(MIN_REFRESH_MARGIN_MS, this.#ttlMs / 10)
     options.bus?.subscribe((userKey, cutoff) => { this.#forget(userKey, cutoff) })
+    options.bus?.onMissed?.(() => { this.#memory.clear() })
   }
 
   /** The user's opaque cache key (see `keys.ts`), memoised: an HMAC per request was a measurable share of a cache hit. */

@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { RedisBreaker } from '../redis/breaker.ts'
 import type { RedisClient } from '../redis/client.ts'
+import { webhookKey } from '../redis/key-layout.ts'
 
 export const MEMORY_MAX_ENTRIES = 100_000
 /** Upper bound on one Redis round trip here, on top of ioredis' own command timeout. */
@@ -63,7 +64,7 @@ export function createWebhookMemory (options: WebhookMemoryOptions): WebhookMemo
     onDown: (err) => { options.logger.warn({ errCode: (err as { code?: unknown }).code }, 'webhook memory: redis unavailable, remembering event ids and signatures in memory') },
     onUp: () => { options.logger.info('webhook memory: redis available again') }
   })
-  const keyOf = (kind: MemoryKind, name: string): string => `${options.keyPrefix}${KEY_SEGMENT[kind]}:${digest(name)}`
+  const keyOf = (kind: MemoryKind, name: string): string => webhookKey(options.keyPrefix, KEY_SEGMENT[kind], digest(name))
 
   const rememberLocally = (key: string, value: string, ttlMs: number): string | undefined => {
     const existing = local.get(key)

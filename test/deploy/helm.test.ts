@@ -27,13 +27,13 @@ const MINIMAL = join(CI_DIR, 'minimal-values.yaml')
 const scenarios = readdirSync(CI_DIR).filter((f) => f.endsWith('-values.yaml')).sort()
   .map((f) => ({ name: f.replace(/-values\.yaml$/, ''), file: join(CI_DIR, f) as string | undefined }))
   .sort((a, b) => Number(b.name === 'minimal') - Number(a.name === 'minimal'))
-const REQUIRED_SCENARIOS = ['minimal', 'existing-secret', 'redis-sentinel', 'redis-cluster', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute', 'issuers-file']
+const REQUIRED_SCENARIOS = ['minimal', 'existing-secret', 'redis-sentinel', 'redis-cluster', 'redis-managed', 'hpa-pdb', 'networkpolicy', 'servicemonitor', 'ingress', 'httproute', 'issuers-file']
 
 const values = parse(readText('helm/chat-token-broker/values.yaml')) as Json
 const schema = JSON.parse(readText('helm/chat-token-broker/values.schema.json')) as Json
 const secretVariables = VARIABLES.filter((v) => v.secret === true).map((v) => v.name)
 /** Variables the chart sets itself from dedicated values (they shape the pod or the policy). */
-const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'SHUTDOWN_DELAY_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX', 'JWT_ISSUERS_FILE']
+const CHART_OWNED = ['PORT', 'HOST', 'SHUTDOWN_GRACE_MS', 'SHUTDOWN_DELAY_MS', 'METRICS_PORT', 'REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_KEY_PREFIX', 'REDIS_USERNAME', 'REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE', 'JWT_ISSUERS_FILE']
 /** Where the chart's default differs from the broker's on purpose: behind its Service and ingress there is one proxy hop. */
 const CHART_DEFAULTS: Record<string, string> = { TRUST_PROXY: '1' }
 
@@ -175,7 +175,29 @@ t.test('Service, ServiceAccount, HPA, PDB, NetworkPolicy, ServiceMonitor, Ingres
       t.ok(hpa.spec.metrics.length > 0, `${label}: HPA has metrics`)
     }
     t.equal(pdb !== undefined, minReplicas > 1, `${label}: PDB only with more than one replica (${minReplicas})`)
-    if (pdb !== undefined) t.same(pdb.spec.selector.matchLabels, selector, `${label}: PDB selects the pods`)
+    if (pdb !== undefined) {
+      t.same(pdb.spec.selector.matchLabels, selector, `${label}: PDB selects the pods`)
+      // One pod out at a time, whatever the count: a drain never takes several replicas at once.
+      if (v.podDisruptionBudget === undefined) t.same([pdb.spec.maxUnavailable, pdb.spec.minAvailable], [1, undefined], `${label}: PDB allows one pod out at a time`)
+    }
+    if (hpa !== undefined) {
+      const behavior = hpa.spec.behavior
+      t.equal(behavior?.scaleDown?.stabilizationWindowSeconds, 300, `${label}: HPA scales down only after 5 calm minutes`)
+      if (v.autoscaling.behavior === undefined) {
+        t.equal(behavior?.scaleUp?.stabilizationWindowSeconds, 0, `${label}: HPA scales up at once`)
+        t.same(behavior?.scaleDown?.policies, [{ type: 'Percent', value: 20, periodSeconds: 60 }], `${label}: and then by 20 % a minute`)
+      }
+    }
+    const spread = deployment.spec.template.spec.topologySpreadConstraints as Json[] | undefined
+    t.same(spread?.map((c) => c.topologyKey), ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'], `${label}: pods spread over zones and nodes`)
+    const redisTls = v.redis?.tlsSecret?.name as string | undefined
+    const volume = deployment.spec.template.spec.volumes.find((vol: Json) => vol.name === 'redis-tls')
+    t.equal(volume?.secret?.secretName, redisTls, `${label}: the Redis TLS Secret is mounted only when named`)
+    if (redisTls !== undefined) {
+      const configMap = find(objects, 'ConfigMap') as Json
+      t.equal(configMap.data.REDIS_TLS_CA_FILE, `/etc/chat-token-broker/redis-tls/${String(v.redis.tlsSecret.caKey)}`, `${label}: REDIS_TLS_CA_FILE points into the mount`)
+      t.ok(container.volumeMounts.some((m: Json) => m.name === 'redis-tls' && m.readOnly === true), `${label}: mounted read-only`)
+    }
 
     const policy = find(objects, 'NetworkPolicy')
     t.equal(policy !== undefined, v.networkPolicy?.enabled === true, `${label}: NetworkPolicy only when enabled`)
@@ -252,7 +274,8 @@ t.test('every broker variable is wired: config, chart-owned settings or the Secr
 
   // Everything set at once: each variable reaches the container under its own name.
   // (An existing Secret: every secret key is referenced, whichever JWT mode it holds.)
-  const sets = ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true', 'config.DOCS_ENABLED=true', 'jwtIssuers.existingSecretKey=issuers.yaml']
+  const sets = ['config.NEXCONN_APP_KEY=k', 'secret.existingSecret=s', 'redis.url=redis://r:6379', 'metrics.port=9090', 'redis.tls=true', 'config.DOCS_ENABLED=true', 'jwtIssuers.existingSecretKey=issuers.yaml',
+    'redis.username=broker', 'redis.tlsSecret.name=redis-tls', 'redis.tlsSecret.certKey=tls.crt', 'redis.tlsSecret.keyKey=tls.key']
   const objects = await helmTemplate([], sets)
   const configMap = find(objects, 'ConfigMap') as Json
   const deployment = find(objects, 'Deployment') as Json
@@ -278,6 +301,7 @@ t.test('each scenario renders a configuration the broker accepts', async (t) => 
     'nexconn-app-secret': 'app-secret',
     'app-secret': 'app-secret',
     'jwt-secret': 'a-jwt-secret-that-is-long-enough-for-hs256',
+    'redis-password': 'a-redis-password',
     'token-encryption-key': Buffer.alloc(32, 2).toString('base64'),
     'encryption-key': Buffer.alloc(32, 2).toString('base64')
   }
@@ -294,6 +318,8 @@ t.test('each scenario renders a configuration the broker accepts', async (t) => 
       const secret = find(objects, 'Secret') as Json | undefined
       const data = secret?.data?.['jwt-issuers.yaml']
       if (path === env.JWT_ISSUERS_FILE && data !== undefined) return Buffer.from(data, 'base64').toString()
+      // The Redis CA and client certificate, mounted from the operator's Secret.
+      if (path.startsWith('/etc/chat-token-broker/redis-tls/')) return 'PEM'
       throw Object.assign(new Error(`no file ${path}`), { code: 'ENOENT' })
     }
     if (env.JWT_ISSUERS_FILE !== undefined) delete env.JWT_SECRET
@@ -315,6 +341,7 @@ t.test('render guards: settings that cannot work stop helm with a clear message'
     [['autoscaling.enabled=true'], /needs Redis/],
     [['redis.url=redis://a:6379', 'redis.cluster.nodes={b:6379}', 'secret.existingSecret=s'], /only one of/],
     [['redis.sentinel.nodes={s:26379}', 'secret.existingSecret=s'], /masterName is required/],
+    [['redis.url=redis://a:6379', 'secret.existingSecret=s', 'redis.tlsSecret.name=t', 'redis.tlsSecret.certKey=tls.crt'], /keyKey is required/],
     [['redis.url=redis://a:6379', 'secret.values.NEXCONN_APP_SECRET=x'], /TOKEN_ENCRYPTION_KEY/],
     [['shutdown.terminationGracePeriodSeconds=12'], /must exceed/],
     [['shutdown.delayMs=5000', 'shutdown.terminationGracePeriodSeconds=20'], /must exceed/],

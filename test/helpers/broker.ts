@@ -11,6 +11,7 @@ import { startEmulator } from '../../src/emulator/index.ts'
 import type { Emulator, EmulatorOptions } from '../../src/emulator/types.ts'
 import { loggerOptions } from '../../src/logger.ts'
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './env.ts'
+import { redisModeEnv } from './redis.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -38,6 +39,12 @@ export async function emulatorFor (t: Teardown, options: EmulatorOptions = {}): 
 
 /** The env of a broker talking to `emulator`, HS256 JWTs, optionally with Redis. */
 export function brokerEnv (emulator: Emulator, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  // REDIS_MODE=sentinel|cluster (the CI matrix): the same server, reached through Sentinel or as a Cluster.
+  const modeEnv = extra.REDIS_URL === undefined ? undefined : redisModeEnv(extra.REDIS_URL)
+  if (modeEnv !== undefined) {
+    const { REDIS_URL: _url, ...rest } = extra
+    extra = { ...rest, ...modeEnv }
+  }
   return {
     NEXCONN_APP_KEY: emulator.appKey,
     NEXCONN_APP_SECRET: emulator.appSecret,

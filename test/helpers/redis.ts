@@ -63,7 +63,53 @@ export interface RedisServerOptions {
   sentinel?: boolean
 }
 
+/**
+ * The CI matrix variable: `REDIS_MODE=sentinel` or `cluster` runs the suite's Redis-backed brokers
+ * through a Sentinel or as a Cluster client, against the same data server, so every assertion on
+ * what is stored still holds. A plain server from `startRedis` then also gets a Sentinel watching
+ * it (sentinel), or is a one-node Cluster owning every slot (cluster); `brokerEnv` swaps its
+ * REDIS_URL for the matching REDIS_SENTINELS or REDIS_CLUSTER_NODES. Default: standalone.
+ */
+export const REDIS_MODE = ((): 'standalone' | 'sentinel' | 'cluster' => {
+  const mode = process.env.REDIS_MODE ?? 'standalone'
+  if (mode !== 'standalone' && mode !== 'sentinel' && mode !== 'cluster') throw new Error(`REDIS_MODE must be standalone, sentinel or cluster; got ${mode}`)
+  return mode
+})()
+
+const modeEnvByUrl = new Map<string, Record<string, string>>()
+
+/** The broker settings that reach the server at `url` in REDIS_MODE; undefined = use the URL. */
+export function redisModeEnv (url: string): Record<string, string> | undefined {
+  return modeEnvByUrl.get(url)
+}
+
 export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
+  const plain = options.args === undefined && options.sentinel !== true
+  if (plain && REDIS_MODE === 'cluster') {
+    // Announced as 127.0.0.1: a node alone in its Cluster does not know its own address otherwise.
+    const server = await startRedisProcess(t, { ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-announce-ip', '127.0.0.1'] })
+    // A one-node Cluster: every slot here, so plain clients in the tests still see every key.
+    const admin = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, retryStrategy: () => null })
+    admin.on('error', () => {})
+    try {
+      await admin.connect()
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+      await waitFor(async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 50)
+    } finally {
+      admin.disconnect()
+    }
+    modeEnvByUrl.set(server.url, { REDIS_CLUSTER_NODES: `127.0.0.1:${server.port}` })
+    return server
+  }
+  const server = await startRedisProcess(t, options)
+  if (plain && REDIS_MODE === 'sentinel') {
+    const sentinel = await startSentinel(t, server)
+    modeEnvByUrl.set(server.url, { REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'mymaster' })
+  }
+  return server
+}
+
+async function startRedisProcess (t: Teardown, options: RedisServerOptions): Promise<RedisServer> {
   const port = options.port ?? await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'ctb-redis-'))
   let child: ChildProcess | undefined
@@ -165,12 +211,17 @@ export async function startSentinel (t: Teardown, master: RedisServer, name = 'm
   return { port }
 }
 
-/** A three-master Redis Cluster on loopback, slots assigned, state ok. */
-export async function startCluster (t: Teardown): Promise<RedisServer[]> {
-  const nodes = await Promise.all([0, 1, 2].map(async () => await startRedis(t, {
+/**
+ * A three-master Redis Cluster on loopback, slots assigned, state ok. With `replicas: 1`, six
+ * nodes: the first three are the masters, each of the others replicates one of them (so a
+ * killed master fails over), and the call returns once every replica is in sync.
+ */
+export async function startCluster (t: Teardown, options: { replicas?: 0 | 1 } = {}): Promise<RedisServer[]> {
+  const replicas = options.replicas ?? 0
+  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, async () => await startRedis(t, {
     args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
   })))
-  const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' })
+  const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore' })
   const code = await new Promise((resolve) => create.once('exit', resolve))
   if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${String(code)}`)
   await waitFor(async () => {
@@ -188,5 +239,69 @@ export async function startCluster (t: Teardown): Promise<RedisServer[]> {
     }))
     return states.every(Boolean)
   }, 15_000, 100)
+  if (replicas > 0) {
+    await waitFor(async () => {
+      const client = new Redis({ host: '127.0.0.1', port: nodes[0]!.port, lazyConnect: true, retryStrategy: () => null })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        const lines = String(await client.call('CLUSTER', 'NODES')).trim().split('\n')
+        // Every replica attached to a master and linked (a replica with no master shows '-').
+        return lines.filter((l) => l.includes('slave') && !l.includes(' - ') && l.includes('connected')).length === 3
+      } catch {
+        return false
+      } finally {
+        client.disconnect()
+      }
+    }, 15_000, 100)
+  }
   return nodes
+}
+
+/** The port of the Cluster master currently serving `slot` (asked of any live node). */
+export async function masterOfSlot (port: number, slot: number): Promise<number> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    const ranges = await client.call('CLUSTER', 'SLOTS') as Array<[number, number, [string, number]]>
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+    if (range === undefined) throw new Error(`slot ${slot} is not served`)
+    return Number(range[2][1])
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** A master with one replica in sync and a Sentinel watching them: a failover-ready setup. */
+export async function startSentinelSet (t: Teardown, name = 'mymaster'): Promise<{ master: RedisServer, replica: RedisServer, sentinel: { port: number } }> {
+  const master = await startRedis(t)
+  const replica = await startRedis(t, { args: ['--replicaof', '127.0.0.1', String(master.port)] })
+  await waitFor(async () => {
+    const client = new Redis({ host: '127.0.0.1', port: replica.port, lazyConnect: true, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      return String(await client.info('replication')).includes('master_link_status:up')
+    } catch {
+      return false
+    } finally {
+      client.disconnect()
+    }
+  }, 10_000, 50)
+  // Started after the replica is linked, the Sentinel learns of it from its first INFO of the master.
+  const sentinel = await startSentinel(t, master, name)
+  await waitFor(async () => {
+    const client = new Redis({ host: '127.0.0.1', port: sentinel.port, lazyConnect: true, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      return (await client.call('SENTINEL', 'replicas', name) as unknown[]).length === 1
+    } catch {
+      return false
+    } finally {
+      client.disconnect()
+    }
+  }, 15_000, 100)
+  return { master, replica, sentinel }
 }

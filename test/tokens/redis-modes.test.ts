@@ -105,3 +105,57 @@ t.test('rediss:// — TLS to Redis with a private CA', async (t) => {
   await client.connect()
   t.equal((await client.keys('ctb:*:t')).length, 1, 'the token was stored over TLS')
 })
+
+t.test('managed-Redis settings: ACL user, password file, private CA and client certificate', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctb-mtls-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const openssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' }) }
+  const { writeFileSync } = await import('node:fs')
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=ctb-test-ca')
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  for (const name of ['server', 'client']) {
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? 'localhost' : 'broker'}`)
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', 'san.ext')
+  }
+  writeFileSync(join(dir, 'password'), 'acl-password-canary\n')
+
+  const port = await freePort()
+  // The default user is off: only the ACL user gets in, and only with a client certificate.
+  const server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'yes',
+    '--user', 'default', 'off', '--user', 'broker', 'on', '>acl-password-canary', '~*', '&*', '+@all', '--dir', dir], { stdio: 'ignore' })
+  t.teardown(async () => {
+    const exited = new Promise((resolve) => server.once('exit', resolve))
+    server.kill('SIGKILL')
+    await exited
+  })
+  const tls = { ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(join(dir, 'client.pem')), key: readFileSync(join(dir, 'client.key')) }
+  const probe = (): Redis => {
+    const client = new Redis({ host: 'localhost', port, tls, username: 'broker', password: 'acl-password-canary', lazyConnect: true, retryStrategy: () => null })
+    client.on('error', () => {})
+    return client
+  }
+  await waitFor(async () => {
+    const client = probe()
+    try { await client.connect(); return await client.ping() === 'PONG' } catch { return false } finally { client.disconnect() }
+  }, 10_000, 100)
+
+  const emulator = await emulatorFor(t)
+  const broker = await brokerFor(t, brokerEnv(emulator, {
+    REDIS_URL: `redis://localhost:${port}`,
+    REDIS_USERNAME: 'broker',
+    REDIS_PASSWORD_FILE: join(dir, 'password'),
+    REDIS_TLS_CA_FILE: join(dir, 'ca.pem'),
+    REDIS_TLS_CERT_FILE: join(dir, 'client.pem'),
+    REDIS_TLS_KEY_FILE: join(dir, 'client.key')
+  }))
+  await waitFor(async () => (await broker.app.inject({ method: 'GET', url: '/readyz' })).json().components.redis === 'ok', 10_000, 100)
+  const res = await broker.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('mtls1') })
+  t.equal(res.statusCode, 200)
+  const client = probe()
+  t.teardown(() => { client.disconnect() })
+  await client.connect()
+  await waitFor(async () => (await client.keys('ctb:*:t')).length === 1, 2_000)
+  t.pass('the token was stored through the ACL user over mutual TLS')
+  t.notMatch(broker.logs.text, /acl-password-canary|PRIVATE KEY/, 'neither the password nor the key reached the logs')
+})

@@ -68,7 +68,7 @@ t.test('soft delete on replica A: both replicas issue a new token; restore purge
 
   const purge = await postWebhook(a.app, emulator.appSecret, emulator.appKey, activationEvent([{ userId: 'ivan1', operationType: 0 }]))
   t.same(purge.json(), { status: 'ok' })
-  // B drops its in-memory copy when A's invalidation arrives over pub/sub.
+  // B drops its in-memory copy when A's invalidation arrives through the log in Redis.
   let fromB = onB
   await waitFor(async () => { fromB = await tokenOn(b.app, 'ivan1'); return fromB !== onB })
   const fromA = await tokenOn(a.app, 'ivan1')

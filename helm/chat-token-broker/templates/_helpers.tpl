@@ -168,6 +168,12 @@ Settings that cannot work together stop the render with one clear message.
 {{- if gt $modes 1 }}
 {{- fail "Set only one of redis.url, redis.sentinel.nodes and redis.cluster.nodes." }}
 {{- end }}
+{{- if and .Values.redis.tlsSecret.certKey (not .Values.redis.tlsSecret.keyKey) }}
+{{- fail "redis.tlsSecret.keyKey is required with redis.tlsSecret.certKey (the client certificate's private key)." }}
+{{- end }}
+{{- if and .Values.redis.tlsSecret.certKey (not .Values.redis.tlsSecret.name) }}
+{{- fail "redis.tlsSecret.name is required with redis.tlsSecret.certKey." }}
+{{- end }}
 {{- if and .Values.redis.sentinel.nodes (not .Values.redis.sentinel.masterName) }}
 {{- fail "redis.sentinel.masterName is required with redis.sentinel.nodes." }}
 {{- end }}
