@@ -53,11 +53,14 @@ function judge (t: Test, name: string, answers: Answer[], emulator: Emulator, ki
   t.equal(calmNotOnce.length, 0, `one Nexconn call per new user outside the outage (${calm.length} users; not once: ${calmNotOnce.slice(0, 5).join(', ')})`)
   const overOnePerReplica = stormy.filter(([user]) => (calls[user] ?? 0) > 3)
   t.equal(overOnePerReplica.length, 0, 'users served during the outage: at most one call per replica')
+  const stats = emulator.stats()
+  t.ok((stats.peakSliding[ISSUE] ?? Infinity) <= 200, `the Nexconn quota held through the failover (peak ${stats.peakSliding[ISSUE]} issues in a sliding second)`)
+  t.equal(stats.rejected['1008'], undefined, 'Nexconn never had to answer 429')
   const extra = stormy.reduce((sum, [user]) => sum + Math.max(0, (calls[user] ?? 0) - 1), 0)
   const ms = answers.map((a) => a.ms)
   t.comment(`${name}: ${answers.length} requests (${tally(answers)}); latency p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms, max ${Math.round(slowest)} ms; ` +
     `failover gap ${Math.round(gapMs)} ms; ${byUser.size} users, ${emulator.stats().calls[ISSUE] ?? 0} issue calls: ${calm.length} users outside the outage issued once each, ` +
-    `${stormy.length} users served during it cost ${extra} extra issue(s)`)
+    `${stormy.length} users served during it cost ${extra} extra issue(s); peak ${stats.peakSliding[ISSUE]} issues in a sliding second`)
 }
 
 t.test('(a) Sentinel: the primary is killed under load', async (t) => {
