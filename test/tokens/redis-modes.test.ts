@@ -4,12 +4,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Cluster, Redis } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { request } from 'undici'
 import t from 'tap'
 import { bearer, brokerEnv, brokerFor, emulatorFor, issueCalls, jwtFor } from '../helpers/broker.ts'
 import { startBrokerProcess } from '../helpers/process.ts'
 import { freePort, startCluster, startRedis, startSentinel, waitFor } from '../helpers/redis.ts'
+
+/** Waits until the Redis server under test answers with these options; then makes clients with them. */
+async function clientOnceAnswering (options: RedisOptions): Promise<() => Redis> {
+  const probe = (): Redis => {
+    const client = new Redis({ host: 'localhost', lazyConnect: true, retryStrategy: () => null, ...options })
+    client.on('error', () => {})
+    return client
+  }
+  await waitFor(async () => {
+    const client = probe()
+    try { await client.connect(); return await client.ping() === 'PONG' } catch { return false } finally { client.disconnect() }
+  }, 10_000, 100)
+  return probe
+}
 
 t.test('Redis Sentinel: the broker finds the master through the Sentinel', async (t) => {
   const master = await startRedis(t)
@@ -78,15 +92,7 @@ t.test('rediss:// — TLS to Redis with a private CA', async (t) => {
     await exited
   })
   const ca = readFileSync(join(dir, 'ca.pem'))
-  const probe = (): Redis => {
-    const client = new Redis({ host: 'localhost', port, tls: { ca }, lazyConnect: true, retryStrategy: () => null })
-    client.on('error', () => {})
-    return client
-  }
-  await waitFor(async () => {
-    const client = probe()
-    try { await client.connect(); return await client.ping() === 'PONG' } catch { return false } finally { client.disconnect() }
-  }, 10_000, 100)
+  const probe = await clientOnceAnswering({ port, tls: { ca } })
 
   const emulator = await emulatorFor(t)
   // Node trusts the private CA only through NODE_EXTRA_CA_CERTS, read at process start.
@@ -130,15 +136,7 @@ t.test('managed-Redis settings: ACL user, password file, private CA and client c
     await exited
   })
   const tls = { ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(join(dir, 'client.pem')), key: readFileSync(join(dir, 'client.key')) }
-  const probe = (): Redis => {
-    const client = new Redis({ host: 'localhost', port, tls, username: 'broker', password: 'acl-password-canary', lazyConnect: true, retryStrategy: () => null })
-    client.on('error', () => {})
-    return client
-  }
-  await waitFor(async () => {
-    const client = probe()
-    try { await client.connect(); return await client.ping() === 'PONG' } catch { return false } finally { client.disconnect() }
-  }, 10_000, 100)
+  const probe = await clientOnceAnswering({ port, tls, username: 'broker', password: 'acl-password-canary' })
 
   const emulator = await emulatorFor(t)
   const broker = await brokerFor(t, brokerEnv(emulator, {
