@@ -8,24 +8,28 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { quotaKeys } from '../redis/key-layout.ts'
-import type { Decision } from './quota-window.ts'
+import type { Admission } from './quota-window.ts'
 
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-/** KEYS: window, backoff. ARGV: limit, windowMs, holdMs, id. → {admitted 0|1, waitMs, isBackoff 0|1} */
+/**
+ * KEYS: window, backoff. ARGV: limit, windowMs, holdMs, id… → {admitted, waitMs, isBackoff 0|1}:
+ * admits the ids in order while slots are free.
+ */
 const ACQUIRE = `${NOW}
 local backoff = redis.call('PTTL', KEYS[2])
 if backoff > 0 then return {0, backoff, 1} end
 local window = tonumber(ARGV[2])
+local hold = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + window)
-  return {1, 0, 0}
-end
+local asked = #ARGV - 3
+local admitted = math.max(0, math.min(asked, tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])))
+for i = 1, admitted do redis.call('ZADD', KEYS[1], now + hold, ARGV[3 + i]) end
+if admitted > 0 then redis.call('PEXPIRE', KEYS[1], hold + window) end
+if admitted == asked then return {admitted, 0, 0} end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, math.max(1, tonumber(oldest[2]) + window - now), 0}`
+return {admitted, math.max(1, tonumber(oldest[2]) + window - now), 0}`
 
 /** KEYS: window. ARGV: id, sent 0|1. Ends the in-flight hold (or frees the slot when nothing was sent). */
 const RELEASE = `if ARGV[2] == '0' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
@@ -64,12 +68,13 @@ export class RedisWindow {
     return quotaKeys(this.#prefix, endpoint)
   }
 
-  async tryAcquire (endpoint: string, limit: number, id: string): Promise<Decision> {
+  /** One script call for a whole queue: a burst costs one round trip, not one per attempt. */
+  async tryAcquire (endpoint: string, limit: number, ids: readonly string[]): Promise<Admission> {
     const keys = this.keys(endpoint)
-    const reply = await this.#run(SCRIPTS.acquire, [keys.window, keys.backoff], [limit, this.#windowMs, this.#holdMs, id])
+    const reply = await this.#run(SCRIPTS.acquire, [keys.window, keys.backoff], [limit, this.#windowMs, this.#holdMs, ...ids])
     if (!Array.isArray(reply) || reply.length < 3) throw new Error('unexpected quota script reply')
-    if (Number(reply[0]) === 1) return { ok: true }
-    return { ok: false, waitMs: Math.max(1, Number(reply[1])), backoff: Number(reply[2]) === 1 }
+    const admitted = Number(reply[0])
+    return { admitted, waitMs: admitted === ids.length ? 0 : Math.max(1, Number(reply[1])), backoff: Number(reply[2]) === 1 }
   }
 
   async release (endpoint: string, id: string, sent: boolean): Promise<void> {

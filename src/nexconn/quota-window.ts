@@ -8,10 +8,17 @@
  * that provably never left (connection refused, DNS failure) gives its slot back at once.
  */
 
-export type Decision =
-  | { ok: true }
-  /** `backoff`: the wait comes from a Nexconn 429 back-off (known exactly, not worth polling). */
-  | { ok: false, waitMs: number, backoff: boolean }
+/**
+ * The answer to "admit these attempts, in order": the first `admitted` of them hold a slot; the
+ * rest may ask again after `waitMs` (Infinity while every slot is in flight: a release tells).
+ * Asking for a whole queue at once keeps a burst from paying one Redis round trip per attempt.
+ */
+export interface Admission {
+  admitted: number
+  waitMs: number
+  /** The wait comes from a Nexconn 429 back-off (known exactly, not worth polling). */
+  backoff: boolean
+}
 
 interface EndpointWindow {
   /** Attempt id → end time; `Infinity` while in flight. */
@@ -41,21 +48,20 @@ export class MemoryWindow {
     return Math.max(0, this.#get(endpoint).backoffUntil - now)
   }
 
-  tryAcquire (endpoint: string, limit: number, id: string, now: number): Decision {
+  tryAcquire (endpoint: string, limit: number, ids: readonly string[], now: number): Admission {
     const entry = this.#get(endpoint)
     const backoff = entry.backoffUntil - now
-    if (backoff > 0) return { ok: false, waitMs: backoff, backoff: true }
+    if (backoff > 0) return { admitted: 0, waitMs: backoff, backoff: true }
     let oldestEnd = Infinity
     for (const [slot, end] of entry.slots) {
       if (end <= now - this.#windowMs) entry.slots.delete(slot)
       else if (end < oldestEnd) oldestEnd = end
     }
-    if (entry.slots.size < limit) {
-      entry.slots.set(id, Infinity)
-      return { ok: true }
-    }
+    const admitted = Math.max(0, Math.min(ids.length, limit - entry.slots.size))
+    for (let i = 0; i < admitted; i++) entry.slots.set(ids[i]!, Infinity)
+    if (admitted === ids.length) return { admitted, waitMs: 0, backoff: false }
     // Infinity when every slot is in flight: the next release wakes the queue.
-    return { ok: false, waitMs: oldestEnd + this.#windowMs - now, backoff: false }
+    return { admitted, waitMs: oldestEnd + this.#windowMs - now, backoff: false }
   }
 
   /** Records an admission granted elsewhere (Redis), so a fallback to memory starts from the truth. */

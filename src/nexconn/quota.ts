@@ -14,7 +14,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { NexconnError } from '../errors.ts'
 import { RedisBreaker } from '../redis/breaker.ts'
-import { MemoryWindow, type Decision } from './quota-window.ts'
+import { MemoryWindow, type Admission } from './quota-window.ts'
 import { RedisWindow } from './quota-redis.ts'
 
 export interface QuotaOptions {
@@ -181,18 +181,26 @@ export class Quota {
     } catch { /* a metrics hook must not break a call */ }
   }
 
-  #first (gate: Gate): Waiter | undefined {
-    return gate.waiters.values().next().value
+  /** The head of the queue, at most `max` live waiters in arrival order. */
+  #head (gate: Gate, max: number): Waiter[] {
+    const head: Waiter[] = []
+    for (const waiter of gate.waiters.values()) {
+      if (head.length === max) break
+      head.push(waiter)
+    }
+    return head
   }
 
   async #pump (endpoint: string, gate: Gate): Promise<void> {
     if (gate.running) return
     gate.running = true
     try {
-      for (let waiter = this.#first(gate); waiter !== undefined; waiter = this.#first(gate)) {
-        const { decision, shared } = await this.#tryAcquire(endpoint, waiter.id)
-        if (!decision.ok && waiter.done) continue
-        if (decision.ok) {
+      while (gate.waiters.size > 0) {
+        // The whole head of the queue asks at once (no more than could ever be admitted together),
+        // so a burst is admitted in one Redis round trip instead of one per waiter.
+        const batch = this.#head(gate, this.limitOf(endpoint))
+        const { admission, shared } = await this.#tryAcquire(endpoint, batch.map((waiter) => waiter.id))
+        for (const waiter of batch.slice(0, admission.admitted)) {
           const lease = this.#lease(endpoint, waiter.id, shared)
           if (waiter.done) {
             // Expired or aborted while Redis answered: hand the slot straight back.
@@ -204,15 +212,20 @@ export class Quota {
           gate.waiters.delete(waiter.id)
           this.#report(endpoint, this.#opts.now() - waiter.enqueuedAt, true)
           waiter.resolve(lease)
-          continue
         }
-        if (decision.backoff && this.#opts.now() + decision.waitMs > waiter.startBy) {
-          this.#drop(endpoint, gate, waiter, this.#rateLimited(endpoint, gate, decision.waitMs))
-          continue
+        if (admission.admitted === batch.length) continue
+        const waiting = batch.slice(admission.admitted).filter((waiter) => !waiter.done)
+        // Someone left while Redis answered: ask again for the new head of the queue.
+        if (waiting.length < batch.length - admission.admitted) continue
+        if (admission.backoff) {
+          // A known back-off: whoever it outlasts is told now, not after sleeping through it.
+          const over = waiting.filter((waiter) => this.#opts.now() + admission.waitMs > waiter.startBy)
+          for (const waiter of over) this.#drop(endpoint, gate, waiter, this.#rateLimited(endpoint, gate, admission.waitMs))
+          if (over.length > 0) continue
         }
-        const cap = shared && !decision.backoff ? this.#opts.redisPollMs : MAX_IDLE_SLEEP_MS
-        gate.awaitingRelease = decision.waitMs > cap
-        await this.#sleep(gate, Math.max(1, Math.min(decision.waitMs, cap)))
+        const cap = shared && !admission.backoff ? this.#opts.redisPollMs : MAX_IDLE_SLEEP_MS
+        gate.awaitingRelease = admission.waitMs > cap
+        await this.#sleep(gate, Math.max(1, Math.min(admission.waitMs, cap)))
         gate.awaitingRelease = false
       }
     } finally {
@@ -232,18 +245,18 @@ export class Quota {
     })
   }
 
-  async #tryAcquire (endpoint: string, id: string): Promise<{ decision: Decision, shared: boolean }> {
+  async #tryAcquire (endpoint: string, ids: readonly string[]): Promise<{ admission: Admission, shared: boolean }> {
     const now = this.#opts.now()
     const limit = this.limitOf(endpoint)
     // A back-off this replica knows of (its own 429) applies even if Redis has not heard of it.
     const localBackoff = this.#memory.backoffWait(endpoint, now)
-    if (localBackoff > 0) return { decision: { ok: false, waitMs: localBackoff, backoff: true }, shared: false }
+    if (localBackoff > 0) return { admission: { admitted: 0, waitMs: localBackoff, backoff: true }, shared: false }
     const redis = this.#redis
     if (redis !== undefined && this.#breaker.usable()) {
       try {
-        const decision = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, id))
-        if (decision.ok) this.#memory.record(endpoint, id)
-        return { decision, shared: true }
+        const admission = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, ids))
+        for (const id of ids.slice(0, admission.admitted)) this.#memory.record(endpoint, id)
+        return { admission, shared: true }
       } catch {
         // The breaker is open now: the in-process window decides.
       }
@@ -251,7 +264,7 @@ export class Quota {
     // Out of Redis' reach every replica decides alone: each may use only its share of the quota,
     // or N replicas would admit N times the limit (two replicas, 400 issues a second against 200).
     const fleet = Math.max(1, Math.floor(this.#opts.fleetSize?.() ?? 1))
-    return { decision: this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), id, now), shared: false }
+    return { admission: this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), ids, now), shared: false }
   }
 
   #lease (endpoint: string, id: string, shared: boolean): QuotaLease {

@@ -11,7 +11,11 @@ export const ENDPOINTS = {
 export interface NexconnTuning {
   /** How long a failing domain stays demoted before one call probes it again. */
   coolOffMs: number
-  /** Connections per domain. */
+  /**
+   * Connections per domain. By default as many as the quota can have in flight at once (its largest
+   * limit): an admitted call never queues for a socket, so a burst reaches Nexconn when admitted and
+   * its slots come free a window later, not a queue's worth later.
+   */
   connections: number
   /** Idle time after which a kept-alive connection is closed (the platform asks for < 55 s). */
   keepAliveMs: number
@@ -29,8 +33,11 @@ export interface NexconnTuning {
   /** Nexconn's rate window. */
   windowMs: number
   /**
-   * Added to the window: millisecond clock rounding and clock differences between us and the
-   * server must never let two requests 999.x ms apart count as a window apart.
+   * Added to the window. A slot is reused a window after its call was *answered*, and a call
+   * arrives before it is answered, so network and server delays are already on the safe side;
+   * what is left is rounding: admission and release times are whole milliseconds (Redis TIME or
+   * Date.now(), floored) and Nexconn's window may be measured the same way — two requests
+   * 999.x ms apart must never count as a window apart. One millisecond per rounded clock.
    */
   windowMarginMs: number
   maxQueue: number
@@ -56,7 +63,7 @@ export const EXPIRE_BATCH_SIZE = 20
 export function defaultTuning (config: Config['nexconn']): NexconnTuning {
   return {
     coolOffMs: 30_000,
-    connections: 32,
+    connections: Math.max(...Object.values(DEFAULT_LIMITS)),
     keepAliveMs: 50_000,
     maxRequestsPerConnection: 80,
     connectTimeoutMs: Math.min(config.timeoutMs, 5_000),
@@ -66,7 +73,7 @@ export function defaultTuning (config: Config['nexconn']): NexconnTuning {
     limits: { ...DEFAULT_LIMITS },
     defaultLimit: 100,
     windowMs: 1000,
-    windowMarginMs: 20,
+    windowMarginMs: 2,
     maxQueue: 10_000,
     minAttemptMs: Math.min(200, Math.floor(config.timeoutMs / 2)),
     rateLimitBackoffMs: 1000,

@@ -40,3 +40,38 @@ t.test('at most 80 requests per connection, and no more connections than the poo
   t.ok(counts.some((c) => c > 1), 'connections are kept alive and reused')
   t.ok(peakInFlight <= 4, `at most 4 concurrent connections (peak ${peakInFlight})`)
 })
+
+t.test('an admitted burst goes out at once: the default pool holds the quota\'s whole burst', async (t) => {
+  // Answers nothing until the whole burst is in flight (or a second has passed): with a pool smaller
+  // than the burst, the rest would queue behind held requests and the peak would stay at the pool size.
+  const BURST = 200
+  const held: Array<() => void> = []
+  let inFlight = 0
+  let peakInFlight = 0
+  const releaseAll = (): void => { for (const answer of held.splice(0)) answer() }
+  const server = createServer((req: IncomingMessage, res) => {
+    inFlight++
+    peakInFlight = Math.max(peakInFlight, inFlight)
+    let body = ''
+    req.on('data', (chunk: Buffer) => { body += chunk.toString() })
+    req.on('end', () => {
+      const { userId } = JSON.parse(body) as { userId: string }
+      held.push(() => {
+        inFlight--
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ code: 0, result: { userId, accessToken: 'tok' } }))
+      })
+      if (inFlight >= BURST) releaseAll()
+    })
+  })
+  const fallback = setInterval(releaseAll, 1_000)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { clearInterval(fallback); server.closeAllConnections(); server.close(() => { resolve() }) }))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const nexconn = createNexconnClient(nexconnConfig([url], 'key', 'secret', { NEXCONN_DEADLINE_MS: '10000' }), { logger: pino({ level: 'silent' }) })
+  t.teardown(() => nexconn.close())
+
+  const results = await Promise.allSettled(Array.from({ length: BURST }, async (_, i) => await nexconn.issueToken({ userId: `b${i}`, name: 'B' })))
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, BURST, 'every call answered')
+  t.equal(peakInFlight, BURST, `all ${BURST} admitted calls were in flight together (peak ${peakInFlight})`)
+})

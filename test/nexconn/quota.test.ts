@@ -56,6 +56,25 @@ t.test('two replicas sharing one Redis share the limit', async (t) => {
   t.comment(`two replicas: 600 calls in ${Math.round(elapsed)} ms, peak sliding ${stats.peakSliding[ISSUE]}`)
 })
 
+t.test('a burst is admitted in one Redis round trip, not one per call', async (t) => {
+  const emu = await emulator(t)
+  const server = await startRedis(t)
+  const inspector = redisClient(t, server.url)
+  const nexconn = client(t, emu, { env: BURST_ENV, deps: { redis: redisClient(t, server.url), redisKeyPrefix: 'burst:' } })
+  await inspector.config('RESETSTAT')
+  const results = await Promise.allSettled(Array.from({ length: 200 }, async (_, i) => await nexconn.issueToken({ userId: `one${i}`, name: 'O' })))
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 200, 'all succeed')
+  // Releases are one script each, sent after each answer; what is left is admission.
+  await waitFor(async () => scriptCalls(await inspector.info('commandstats')) >= 200, 2_000)
+  const admissions = scriptCalls(await inspector.info('commandstats')) - 200
+  t.ok(admissions >= 1 && admissions <= 5, `${admissions} admission round trips for a burst of 200 (one per call would be 200)`)
+})
+
+/** EVALSHA and EVAL calls since the last CONFIG RESETSTAT. */
+function scriptCalls (commandstats: string): number {
+  return [...commandstats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0)
+}
+
 t.test('a 429 makes the client back off (Retry-After), then the call succeeds', async (t) => {
   const emu = await emulator(t, { retryAfterOn429: true })
   const nexconn = client(t, emu)
