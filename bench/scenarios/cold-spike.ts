@@ -17,6 +17,7 @@ import { signTokens, userIds } from '../lib/jwt.ts'
 import { percentile, round, runLoad, summary } from '../lib/load.ts'
 import { scrapeMetrics } from '../lib/metrics.ts'
 import { startBroker, withBackends, type EmulatorProcess, type HttpServerProcess } from '../lib/processes.ts'
+import { brokerProfile } from '../lib/profile.ts'
 import { figure, type ScenarioResult } from '../lib/report.ts'
 
 export const RATE_TARGET = 0.95
@@ -49,6 +50,25 @@ async function issueTimes (emulator: EmulatorProcess): Promise<number[]> {
   return recorded.filter((r) => r.path === ISSUE_ENDPOINT).map((r) => r.at)
 }
 
+/** Issues grouped into bursts (gaps over 200 ms): start (ms after the first issue), length (ms), count. */
+function bursts (times: number[], firstIssue: number): Array<{ startMs: number, lengthMs: number, issues: number }> {
+  const sorted = [...times].sort((a, b) => a - b)
+  const found: Array<{ startMs: number, lengthMs: number, issues: number }> = []
+  let start = sorted[0] ?? 0
+  let previous = start
+  let count = 0
+  for (const at of [...sorted, Infinity]) {
+    if (at - previous > 200) {
+      found.push({ startMs: Math.round(start - firstIssue), lengthMs: Math.round(previous - start), issues: count })
+      start = at
+      count = 0
+    }
+    previous = at
+    count++
+  }
+  return found
+}
+
 /** Waits (bounded) until the emulator's issue count stops moving: queued work finishes even for lost clients. */
 async function settle (emulator: EmulatorProcess, expected: number): Promise<EmulatorStatsBody> {
   const deadline = Date.now() + SETTLE_MAX_MS
@@ -68,7 +88,7 @@ export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
   return await withBackends(async ({ redis, emulator, track }) => {
     const deadlineMs = Math.ceil(users / ISSUE_QUOTA_PER_S) * 1000 + 5_000
     const env = brokerEnv(ctx, { emulator, redis, algorithm: 'HS256', extra: { NEXCONN_DEADLINE_MS: String(deadlineMs), SHUTDOWN_GRACE_MS: String(deadlineMs) } })
-    const broker = track(await startBroker('cold-broker', env))
+    const broker = track(await startBroker('cold-broker', env, ctx.profileDir === undefined ? {} : { cpuProfileDir: ctx.profileDir }))
     const [warmJwt = ''] = signTokens(['coldwarmup'], 'HS256', ctx.keys)
     await warmUp(emulator, broker, warmJwt)
     await emulator.control('POST', '/faults', { kind: 'latency', ms: LATENCY_MS, endpoint: ISSUE_ENDPOINT })
@@ -78,8 +98,12 @@ export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
     const run = await runLoad({ url: broker.url, tokens, connections: users, amount: users, timeoutS: deadlineMs / 1000 + 10, serverPid: broker.child.pid })
     const stats = await settle(emulator, users)
     const brokerMetrics = await scrapeMetrics(broker.url)
-    const firstIssue = Math.min(...await firstProbe)
-    const lastIssue = Math.max(...await issueTimes(emulator))
+    await broker.stop()
+    const hot = brokerProfile(ctx.profileDir, 'cold-broker')
+    const firstTimes = await firstProbe
+    const firstIssue = Math.min(...firstTimes)
+    const lastTimes = await issueTimes(emulator)
+    const lastIssue = Math.max(...lastTimes)
 
     const issued = stats.succeeded[ISSUE_ENDPOINT] ?? 0
     const calls = stats.calls[ISSUE_ENDPOINT] ?? 0
@@ -115,7 +139,11 @@ export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
         peakSliding: stats.peakSliding[ISSUE_ENDPOINT] ?? 0,
         peakPerSecond: stats.peakPerSecond[ISSUE_ENDPOINT] ?? 0,
         run: summary(run),
-        brokerMetrics
+        // Where the time goes: each burst of the last 1,000 issues, from its first to its last arrival.
+        firstBursts: bursts(firstTimes, firstIssue),
+        lastBursts: bursts(lastTimes, firstIssue),
+        brokerMetrics,
+        ...(hot === undefined ? {} : { profile: hot })
       }
     }
   })

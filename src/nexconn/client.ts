@@ -9,7 +9,7 @@
  *     domain failure     → demote the domain, next domain
  *     request failure    → the server failed this call only: next domain, none demoted, no second round
  */
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Pool } from 'undici'
 import type { Config } from '../config.ts'
@@ -235,6 +235,10 @@ class Client implements NexconnClient {
         maxBodyBytes: this.#tuning.maxBodyBytes
       })
       lease.release(result.kind === 'response' || result.sent)
+      // A slot is reused a window after its release, so a release late by the work of the answers
+      // that came in at the same moment (a burst's answers arrive together) delays the next burst
+      // by as much. Let those answers release their slots before this one's work goes on.
+      await yieldToIo()
       if (call.caller?.aborted === true) throw call.caller.reason
       const durationMs = this.#now() - started
       const domain = this.#domains.label(index)

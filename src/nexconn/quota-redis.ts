@@ -14,8 +14,9 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
 /**
- * KEYS: window, backoff. ARGV: limit, windowMs, holdMs, id… → {admitted, waitMs, isBackoff 0|1}:
- * admits the ids in order while slots are free.
+ * KEYS: window, backoff. ARGV: limit, windowMs, holdMs, instance, first, count →
+ * {admitted, waitMs, isBackoff 0|1}: admits up to `count` attempts while slots are free, as the
+ * members instance:first, instance:first+1, … (the ids quota.ts gives their leases).
  */
 const ACQUIRE = `${NOW}
 local backoff = redis.call('PTTL', KEYS[2])
@@ -23,9 +24,10 @@ if backoff > 0 then return {0, backoff, 1} end
 local window = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local asked = #ARGV - 3
+local first = tonumber(ARGV[5])
+local asked = tonumber(ARGV[6])
 local admitted = math.max(0, math.min(asked, tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])))
-for i = 1, admitted do redis.call('ZADD', KEYS[1], now + hold, ARGV[3 + i]) end
+for i = 0, admitted - 1 do redis.call('ZADD', KEYS[1], now + hold, ARGV[4] .. ':' .. (first + i)) end
 if admitted > 0 then redis.call('PEXPIRE', KEYS[1], hold + window) end
 if admitted == asked then return {admitted, 0, 0} end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -68,13 +70,16 @@ export class RedisWindow {
     return quotaKeys(this.#prefix, endpoint)
   }
 
-  /** One script call for a whole queue: a burst costs one round trip, not one per attempt. */
-  async tryAcquire (endpoint: string, limit: number, ids: readonly string[]): Promise<Admission> {
+  /**
+   * One script call for a whole queue, a few bytes whatever its size: a burst costs one round trip,
+   * not one per attempt. Admitted attempts hold the members `instance:first` … (see `slotId`).
+   */
+  async tryAcquire (endpoint: string, limit: number, instance: string, first: number, count: number): Promise<Admission> {
     const keys = this.keys(endpoint)
-    const reply = await this.#run(SCRIPTS.acquire, [keys.window, keys.backoff], [limit, this.#windowMs, this.#holdMs, ...ids])
+    const reply = await this.#run(SCRIPTS.acquire, [keys.window, keys.backoff], [limit, this.#windowMs, this.#holdMs, instance, first, count])
     if (!Array.isArray(reply) || reply.length < 3) throw new Error('unexpected quota script reply')
     const admitted = Number(reply[0])
-    return { admitted, waitMs: admitted === ids.length ? 0 : Math.max(1, Number(reply[1])), backoff: Number(reply[2]) === 1 }
+    return { admitted, waitMs: admitted === count ? 0 : Math.max(1, Number(reply[1])), backoff: Number(reply[2]) === 1 }
   }
 
   async release (endpoint: string, id: string, sent: boolean): Promise<void> {

@@ -48,7 +48,8 @@ export class MemoryWindow {
     return Math.max(0, this.#get(endpoint).backoffUntil - now)
   }
 
-  tryAcquire (endpoint: string, limit: number, ids: readonly string[], now: number): Admission {
+  /** Admits up to `count` attempts; the i-th admitted one holds the slot `idOf(i)`. */
+  tryAcquire (endpoint: string, limit: number, count: number, now: number, idOf: (i: number) => string): Admission {
     const entry = this.#get(endpoint)
     const backoff = entry.backoffUntil - now
     if (backoff > 0) return { admitted: 0, waitMs: backoff, backoff: true }
@@ -57,9 +58,9 @@ export class MemoryWindow {
       if (end <= now - this.#windowMs) entry.slots.delete(slot)
       else if (end < oldestEnd) oldestEnd = end
     }
-    const admitted = Math.max(0, Math.min(ids.length, limit - entry.slots.size))
-    for (let i = 0; i < admitted; i++) entry.slots.set(ids[i]!, Infinity)
-    if (admitted === ids.length) return { admitted, waitMs: 0, backoff: false }
+    const admitted = Math.max(0, Math.min(count, limit - entry.slots.size))
+    for (let i = 0; i < admitted; i++) entry.slots.set(idOf(i), Infinity)
+    if (admitted === count) return { admitted, waitMs: 0, backoff: false }
     // Infinity when every slot is in flight: the next release wakes the queue.
     return { admitted, waitMs: oldestEnd + this.#windowMs - now, backoff: false }
   }

@@ -48,7 +48,8 @@ export interface QuotaLease {
 }
 
 interface Waiter {
-  id: string
+  /** Its place in the queue; the slot it gets has an id of its own (`slotId`). */
+  id: number
   enqueuedAt: number
   startBy: number
   done: boolean
@@ -59,12 +60,15 @@ interface Waiter {
 
 interface Gate {
   /** Live waiters in arrival order; a settled waiter is deleted at once (Map: O(1), ordered). */
-  waiters: Map<string, Waiter>
+  waiters: Map<number, Waiter>
   running: boolean
   wake: (() => void) | undefined
   /** The head waits for slots that are still in flight: only a release tells when one frees. */
   awaitingRelease: boolean
 }
+
+/** A slot's id, in Redis and in-process: `instance:sequence` (the Redis script builds the same). */
+export const slotId = (instance: string, sequence: number): string => `${instance}:${sequence}`
 
 /** Sleeps that a release can cut short: the queue re-checks as soon as something changes. */
 const MAX_IDLE_SLEEP_MS = 250
@@ -77,6 +81,7 @@ export class Quota {
   readonly #instance = randomUUID().slice(0, 8)
   readonly #breaker: RedisBreaker
   #counter = 0
+  #nextSlot = 0
   #closed = false
 
   constructor (opts: QuotaOptions) {
@@ -118,7 +123,7 @@ export class Quota {
       return Promise.reject(this.#rateLimited(endpoint, gate, 0))
     }
     return new Promise<QuotaLease>((resolve, reject) => {
-      const waiter: Waiter = { id: `${this.#instance}:${++this.#counter}`, enqueuedAt: now, startBy, done: false, resolve, reject, cleanup: () => {} }
+      const waiter: Waiter = { id: ++this.#counter, enqueuedAt: now, startBy, done: false, resolve, reject, cleanup: () => {} }
       const expire = (): void => { this.#drop(endpoint, gate, waiter, this.#rateLimited(endpoint, gate, 0)) }
       const abort = (): void => { this.#drop(endpoint, gate, waiter, signal.reason) }
       const timer = setTimeout(expire, startBy - now)
@@ -181,14 +186,8 @@ export class Quota {
     } catch { /* a metrics hook must not break a call */ }
   }
 
-  /** The head of the queue, at most `max` live waiters in arrival order. */
-  #head (gate: Gate, max: number): Waiter[] {
-    const head: Waiter[] = []
-    for (const waiter of gate.waiters.values()) {
-      if (head.length === max) break
-      head.push(waiter)
-    }
-    return head
+  #first (gate: Gate): Waiter | undefined {
+    return gate.waiters.values().next().value
   }
 
   async #pump (endpoint: string, gate: Gate): Promise<void> {
@@ -196,14 +195,15 @@ export class Quota {
     gate.running = true
     try {
       while (gate.waiters.size > 0) {
-        // The whole head of the queue asks at once (no more than could ever be admitted together),
-        // so a burst is admitted in one Redis round trip instead of one per waiter.
-        const batch = this.#head(gate, this.limitOf(endpoint))
-        const { admission, shared } = await this.#tryAcquire(endpoint, batch.map((waiter) => waiter.id))
-        for (const waiter of batch.slice(0, admission.admitted)) {
-          const lease = this.#lease(endpoint, waiter.id, shared)
-          if (waiter.done) {
-            // Expired or aborted while Redis answered: hand the slot straight back.
+        // The head of the queue asks at once (no more than could ever be admitted together), so a
+        // burst is admitted in one Redis round trip instead of one per waiter.
+        const wanted = Math.min(gate.waiters.size, this.limitOf(endpoint))
+        const { admission, slots, shared } = await this.#tryAcquire(endpoint, wanted)
+        // The slots go to whoever heads the queue now: someone may have left while Redis answered.
+        for (const slot of slots) {
+          const lease = this.#lease(endpoint, slot, shared)
+          const waiter = this.#first(gate)
+          if (waiter === undefined) {
             lease.release(false)
             continue
           }
@@ -213,13 +213,10 @@ export class Quota {
           this.#report(endpoint, this.#opts.now() - waiter.enqueuedAt, true)
           waiter.resolve(lease)
         }
-        if (admission.admitted === batch.length) continue
-        const waiting = batch.slice(admission.admitted).filter((waiter) => !waiter.done)
-        // Someone left while Redis answered: ask again for the new head of the queue.
-        if (waiting.length < batch.length - admission.admitted) continue
+        if (admission.admitted === wanted || gate.waiters.size === 0) continue
         if (admission.backoff) {
           // A known back-off: whoever it outlasts is told now, not after sleeping through it.
-          const over = waiting.filter((waiter) => this.#opts.now() + admission.waitMs > waiter.startBy)
+          const over = [...gate.waiters.values()].filter((waiter) => this.#opts.now() + admission.waitMs > waiter.startBy)
           for (const waiter of over) this.#drop(endpoint, gate, waiter, this.#rateLimited(endpoint, gate, admission.waitMs))
           if (over.length > 0) continue
         }
@@ -245,18 +242,22 @@ export class Quota {
     })
   }
 
-  async #tryAcquire (endpoint: string, ids: readonly string[]): Promise<{ admission: Admission, shared: boolean }> {
+  /** Asks for `count` slots; `slots` are the ids of those admitted (Redis members, in-process keys). */
+  async #tryAcquire (endpoint: string, count: number): Promise<{ admission: Admission, slots: string[], shared: boolean }> {
     const now = this.#opts.now()
     const limit = this.limitOf(endpoint)
     // A back-off this replica knows of (its own 429) applies even if Redis has not heard of it.
     const localBackoff = this.#memory.backoffWait(endpoint, now)
-    if (localBackoff > 0) return { admission: { admitted: 0, waitMs: localBackoff, backoff: true }, shared: false }
+    if (localBackoff > 0) return { admission: { admitted: 0, waitMs: localBackoff, backoff: true }, slots: [], shared: false }
+    // Slot ids are this instance's sequence: a batch is sent as (first, count), not as a list of ids.
+    const first = this.#nextSlot
     const redis = this.#redis
     if (redis !== undefined && this.#breaker.usable()) {
       try {
-        const admission = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, ids))
-        for (const id of ids.slice(0, admission.admitted)) this.#memory.record(endpoint, id)
-        return { admission, shared: true }
+        const admission = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, this.#instance, first, count))
+        const slots = this.#takeSlots(first, admission.admitted)
+        for (const slot of slots) this.#memory.record(endpoint, slot)
+        return { admission, slots, shared: true }
       } catch {
         // The breaker is open now: the in-process window decides.
       }
@@ -264,7 +265,14 @@ export class Quota {
     // Out of Redis' reach every replica decides alone: each may use only its share of the quota,
     // or N replicas would admit N times the limit (two replicas, 400 issues a second against 200).
     const fleet = Math.max(1, Math.floor(this.#opts.fleetSize?.() ?? 1))
-    return { admission: this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), ids, now), shared: false }
+    const admission = this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), count, now, (i) => slotId(this.#instance, first + i))
+    return { admission, slots: this.#takeSlots(first, admission.admitted), shared: false }
+  }
+
+  /** Ids `first` … `first + n - 1` are now used; the sequence moves past them. */
+  #takeSlots (first: number, n: number): string[] {
+    this.#nextSlot = Math.max(this.#nextSlot, first + n)
+    return Array.from({ length: n }, (_, i) => slotId(this.#instance, first + i))
   }
 
   #lease (endpoint: string, id: string, shared: boolean): QuotaLease {

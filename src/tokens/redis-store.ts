@@ -17,6 +17,12 @@ import type { TokenCipher } from './crypto.ts'
 import type { CachedToken, TokenStore } from './store.ts'
 
 export const BREAKER_OPEN_MS = 1_000
+/**
+ * Tokens issued while Redis could not take them, kept to be written once it answers again: without
+ * this, a one-second hiccup (a timed-out write opens the breaker) leaves every token issued meanwhile
+ * out of Redis, and each other replica issues its own at Nexconn. Bounded; the oldest go first.
+ */
+export const MAX_PENDING_WRITES = 10_000
 
 /** Stores unless a newer revocation exists (checked atomically with the write). */
 const PUT_SCRIPT = `
@@ -69,6 +75,10 @@ export class RedisStore implements TokenStore {
   readonly #logger: Logger
   readonly #onDecryptFailure: () => void
   readonly #breaker: RedisBreaker
+  readonly #now: () => number
+  /** userKey → a token whose write failed, and when it expires (see MAX_PENDING_WRITES). */
+  readonly #pending = new Map<string, { token: CachedToken, expiresAt: number }>()
+  #retry: NodeJS.Timeout | undefined
 
   constructor (options: RedisStoreOptions) {
     this.#client = options.client
@@ -76,6 +86,7 @@ export class RedisStore implements TokenStore {
     this.#prefix = options.keyPrefix
     this.#logger = options.logger
     this.#onDecryptFailure = options.onDecryptFailure ?? (() => {})
+    this.#now = options.now ?? Date.now
     this.#breaker = new RedisBreaker({
       skipMs: BREAKER_OPEN_MS,
       ...(options.now === undefined ? {} : { now: options.now }),
@@ -128,19 +139,58 @@ export class RedisStore implements TokenStore {
     }
   }
 
+  /** False when a newer revocation refused the token; throws StoreUnavailableError, keeping it to write later. */
   async put (userKey: string, token: CachedToken, ttlMs: number): Promise<boolean> {
     const tokenKey = this.tokenKey(userKey)
     const payload: StoredPayload = { u: token.userId, t: token.token, i: token.issuedAt, e: token.expiresAt }
     const sealed = this.#cipher.seal(JSON.stringify(payload), tokenKey)
-    const stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
+    let stored: unknown
+    try {
+      stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
+    } catch (err) {
+      this.#defer(userKey, token, this.#now() + ttlMs)
+      throw err
+    }
+    this.#pending.delete(userKey)
     return stored === 1
   }
 
+  #defer (userKey: string, token: CachedToken, expiresAt: number): void {
+    this.#pending.delete(userKey)
+    this.#pending.set(userKey, { token, expiresAt })
+    if (this.#pending.size > MAX_PENDING_WRITES) this.#pending.delete(this.#pending.keys().next().value!)
+    if (this.#retry !== undefined) return
+    // Once the breaker lets Redis back in; the same script refuses a token a revocation overtook.
+    this.#retry = setTimeout(() => { void this.#writePending() }, BREAKER_OPEN_MS)
+    this.#retry.unref()
+  }
+
+  async #writePending (): Promise<void> {
+    this.#retry = undefined
+    let written = 0
+    for (const [userKey, { token, expiresAt }] of this.#pending) {
+      const ttlMs = expiresAt - this.#now()
+      if (ttlMs <= 0) {
+        this.#pending.delete(userKey)
+        continue
+      }
+      try {
+        await this.put(userKey, token, ttlMs)
+        written++
+      } catch {
+        return // still unavailable: put() kept the token and scheduled the next try
+      }
+    }
+    if (written > 0) this.#logger.info({ tokens: written }, 'tokens issued while Redis was unavailable are now in Redis')
+  }
+
   async delete (userKey: string): Promise<void> {
+    this.#pending.delete(userKey)
     await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
   }
 
   async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {
+    this.#pending.delete(userKey)
     await this.#guard(async () => await this.#client.eval(REVOKE_SCRIPT, 2, this.tokenKey(userKey), this.#revokedKey(userKey), cutoff, Math.round(rememberMs)))
   }
 

@@ -78,10 +78,10 @@ t.test('the operations themselves run on a 3-primary Cluster (no CROSSSLOT)', as
 
   const window = new RedisWindow(cluster, `${PREFIX}nexconn:quota:${APP_KEY}:`, 1_000, 5_000)
   for (const endpoint of ENDPOINTS) {
-    t.same(await window.tryAcquire(endpoint, 1, ['a']), { admitted: 1, waitMs: 0, backoff: false }, `${endpoint}: admitted (script over window + back-off)`)
-    t.match(await window.tryAcquire(endpoint, 1, ['b']), { admitted: 0, backoff: false }, `${endpoint}: the second call waits`)
+    t.same(await window.tryAcquire(endpoint, 1, 'i', 0, 1), { admitted: 1, waitMs: 0, backoff: false }, `${endpoint}: admitted (script over window + back-off)`)
+    t.match(await window.tryAcquire(endpoint, 1, 'i', 1, 1), { admitted: 0, backoff: false }, `${endpoint}: the second call waits`)
     await window.backoff(endpoint, 500)
-    t.match(await window.tryAcquire(endpoint, 1, ['c']), { admitted: 0, backoff: true }, `${endpoint}: the back-off is seen by admission`)
+    t.match(await window.tryAcquire(endpoint, 1, 'i', 2, 1), { admitted: 0, backoff: true }, `${endpoint}: the back-off is seen by admission`)
   }
 
   const memory = createWebhookMemory({ redis: cluster, keyPrefix: PREFIX, logger })
