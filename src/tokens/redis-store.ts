@@ -18,9 +18,11 @@ import type { CachedToken, TokenStore } from './store.ts'
 
 export const BREAKER_OPEN_MS = 1_000
 /**
- * Tokens issued while Redis could not take them, kept to be written once it answers again: without
- * this, a one-second hiccup (a timed-out write opens the breaker) leaves every token issued meanwhile
- * out of Redis, and each other replica issues its own at Nexconn. Bounded; the oldest go first.
+ * Writes Redis could not take, kept to be made once it answers again (each kind bounded, the oldest
+ * dropped first). Tokens: without this, a one-second hiccup (a timed-out write opens the breaker)
+ * leaves every token issued meanwhile out of Redis, and each other replica issues its own at
+ * Nexconn. Revocations: a cutoff that never reached Redis leaves the revoked token there, and the
+ * other replicas, told by the invalidation log to drop their copies, would read it back.
  */
 export const MAX_PENDING_WRITES = 10_000
 
@@ -77,7 +79,9 @@ export class RedisStore implements TokenStore {
   readonly #breaker: RedisBreaker
   readonly #now: () => number
   /** userKey → a token whose write failed, and when it expires (see MAX_PENDING_WRITES). */
-  readonly #pending = new Map<string, { token: CachedToken, expiresAt: number }>()
+  readonly #pendingTokens = new Map<string, { token: CachedToken, expiresAt: number }>()
+  /** userKey → a revocation whose write failed, and until when it must be remembered. */
+  readonly #pendingCutoffs = new Map<string, { cutoff: number, rememberUntil: number }>()
   #retry: NodeJS.Timeout | undefined
 
   constructor (options: RedisStoreOptions) {
@@ -148,50 +152,60 @@ export class RedisStore implements TokenStore {
     try {
       stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
     } catch (err) {
-      this.#defer(userKey, token, this.#now() + ttlMs)
+      this.#defer(this.#pendingTokens, userKey, { token, expiresAt: this.#now() + ttlMs })
       throw err
     }
-    this.#pending.delete(userKey)
+    this.#pendingTokens.delete(userKey)
     return stored === 1
   }
 
-  #defer (userKey: string, token: CachedToken, expiresAt: number): void {
-    this.#pending.delete(userKey)
-    this.#pending.set(userKey, { token, expiresAt })
-    if (this.#pending.size > MAX_PENDING_WRITES) this.#pending.delete(this.#pending.keys().next().value!)
+  async delete (userKey: string): Promise<void> {
+    this.#pendingTokens.delete(userKey)
+    await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
+  }
+
+  /** Throws StoreUnavailableError, keeping the revocation to write later. */
+  async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {
+    this.#pendingTokens.delete(userKey)
+    try {
+      await this.#guard(async () => await this.#client.eval(REVOKE_SCRIPT, 2, this.tokenKey(userKey), this.#revokedKey(userKey), cutoff, Math.round(rememberMs)))
+    } catch (err) {
+      const earlier = this.#pendingCutoffs.get(userKey)
+      this.#defer(this.#pendingCutoffs, userKey, { cutoff: Math.max(cutoff, earlier?.cutoff ?? 0), rememberUntil: this.#now() + rememberMs })
+      throw err
+    }
+    this.#pendingCutoffs.delete(userKey)
+  }
+
+  #defer<T> (pending: Map<string, T>, userKey: string, entry: T): void {
+    pending.delete(userKey)
+    pending.set(userKey, entry)
+    if (pending.size > MAX_PENDING_WRITES) pending.delete(pending.keys().next().value!)
     if (this.#retry !== undefined) return
-    // Once the breaker lets Redis back in; the same script refuses a token a revocation overtook.
+    // Once the breaker lets Redis back in. The put script refuses a token a revocation overtook.
     this.#retry = setTimeout(() => { void this.#writePending() }, BREAKER_OPEN_MS)
     this.#retry.unref()
   }
 
+  /** Revocations first: a token kept for later must not land before the cutoff that refuses it. */
   async #writePending (): Promise<void> {
     this.#retry = undefined
-    let written = 0
-    for (const [userKey, { token, expiresAt }] of this.#pending) {
-      const ttlMs = expiresAt - this.#now()
-      if (ttlMs <= 0) {
-        this.#pending.delete(userKey)
-        continue
+    try {
+      for (const [userKey, { cutoff, rememberUntil }] of this.#pendingCutoffs) {
+        const rememberMs = rememberUntil - this.#now()
+        if (rememberMs > 0) await this.revoke(userKey, cutoff, rememberMs)
+        else this.#pendingCutoffs.delete(userKey)
       }
-      try {
-        await this.put(userKey, token, ttlMs)
-        written++
-      } catch {
-        return // still unavailable: put() kept the token and scheduled the next try
+      let written = 0
+      for (const [userKey, { token, expiresAt }] of this.#pendingTokens) {
+        const ttlMs = expiresAt - this.#now()
+        if (ttlMs > 0 && await this.put(userKey, token, ttlMs)) written++
+        this.#pendingTokens.delete(userKey)
       }
+      if (written > 0) this.#logger.info({ tokens: written }, 'tokens issued while Redis was unavailable are now in Redis')
+    } catch {
+      // Still unavailable: what failed is kept, and the next try is scheduled.
     }
-    if (written > 0) this.#logger.info({ tokens: written }, 'tokens issued while Redis was unavailable are now in Redis')
-  }
-
-  async delete (userKey: string): Promise<void> {
-    this.#pending.delete(userKey)
-    await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
-  }
-
-  async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {
-    this.#pending.delete(userKey)
-    await this.#guard(async () => await this.#client.eval(REVOKE_SCRIPT, 2, this.tokenKey(userKey), this.#revokedKey(userKey), cutoff, Math.round(rememberMs)))
   }
 
   async revokedAt (userKey: string): Promise<number> {

@@ -243,3 +243,26 @@ t.test('tokens issued while Redis was frozen are written once it answers: anothe
   t.same(later.map((r) => r.json().token), during.map((r) => r.json().token), 'the other replica serves the same tokens from Redis')
   t.equal(issueCalls(emulator), 2, 'one Nexconn call per user')
 })
+
+t.test('a revocation Redis missed (the replica had just seen it fail) reaches it once it answers: no replica serves the revoked token after', async (t) => {
+  const redis = await startRedis(t)
+  const emulator = await emulatorFor(t)
+  const admin = { authorization: `Bearer ${'a'.repeat(40)}` }
+  const env = brokerEnv(emulator, { REDIS_URL: redis.url, ADMIN_API_KEY: 'a'.repeat(40) })
+  const a = await brokerFor(t, env)
+  const b = await brokerFor(t, env)
+  const client = redisClient(t, redis.url)
+  await waitFor(async () => (await client.client('LIST') as string).split('cmd=xread').length > 2, 5_000)
+  const revoked = (await b.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('revoked1') })).json().token
+  // A timed-out command makes replica A leave Redis alone for a second, though Redis is fine again.
+  redis.freeze()
+  t.teardown(() => { redis.thaw() })
+  t.equal((await a.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('other1') })).statusCode, 200)
+  redis.thaw()
+  const revoke = await a.app.inject({ method: 'POST', url: '/v1/admin/revoke', headers: admin, payload: { userIds: ['revoked1'] } })
+  t.equal(revoke.statusCode, 200, 'revoked at Nexconn')
+  // Replica B is told through the log at once and drops its copy; Redis gets the cutoff when A tries again.
+  await waitFor(async () => (await client.keys('*:r')).length === 1, 5_000, 50)
+  t.equal((await b.app.inject({ method: 'POST', url: '/v1/token', headers: bearer('revoked1') })).json().token === revoked, false, 'the other replica no longer serves the revoked token')
+  t.equal(emulator.tokenStatus(revoked).valid, false, 'it is expired at Nexconn')
+})
