@@ -9,7 +9,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
-import { BrokerError } from './errors.ts'
 import { AccessLog } from './http/access-log.ts'
 import { errorHandler, notFoundHandler, Problem } from './http/problems.ts'
 import readiness from './http/readiness.ts'
@@ -71,16 +70,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     requestTimeout: config.nexconn.deadlineMs + 5_000,
     connectionTimeout: config.nexconn.deadlineMs + 10_000,
     keepAliveTimeout: 72_000,
-    // Requests that arrive while closing get our own problem body (see the onRequest hook).
+    // Requests that arrive while closing get our own problem body (protection.ts).
     return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // First of all hooks, so every response carries it, whichever plugin answers (shedding, limits, 404…).
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id)
-    done()
-  })
   // JSON only: Fastify's default text/plain parser would turn a wrong content type into a schema error.
   app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
@@ -99,20 +93,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
   const metrics = options.metrics ?? new Metrics()
   await app.register(metricsPlugin, { metrics, serveOnApiPort: config.server.metricsPort === undefined })
-  await app.register(protection, { config })
-  await app.register(openapi, { docsEnabled: config.server.docsEnabled })
   await app.register(readiness)
   app.addHook('preClose', async () => { app.readiness.beginClosing() })
-  // Callback-style hooks on the hot path: no promise per request.
-  app.addHook('onRequest', (request, reply, done) => {
-    // Health routes keep answering: readiness itself reports the shutdown.
-    if (app.readiness.closing && request.url !== '/livez' && request.url !== '/readyz') {
-      reply.header('connection', 'close')
-      done(new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 }))
-      return
-    }
-    done()
-  })
+  await app.register(protection, { config })
+  await app.register(openapi, { docsEnabled: config.server.docsEnabled })
   // While shutting down, every response closes its connection: keep-alive clients reconnect,
   // through their load balancer, to a replica that stays, and close() is not held open.
   app.addHook('onSend', (_request, reply, payload, done) => {

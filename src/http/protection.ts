@@ -1,12 +1,18 @@
 /**
- * Protections every route shares: security headers for a JSON API, CORS for browser clients,
- * and load shedding while the event loop lags (`load-shedding.ts`). Their hooks run before any
- * other plugin's, so a shed or limited answer still carries them.
+ * The front door every request passes: its request id and the security headers of a JSON API on
+ * every response, CORS for browser clients, then admission — refused while the instance shuts down
+ * or the event loop lags (`load-shedding.ts`). These hooks run before any other plugin's, so a shed,
+ * refused or limited answer still carries the headers; they are two hooks (one each side of CORS),
+ * not one per concern, because each hook costs a measurable share of a cache hit (docs/benchmarks.md).
  */
 import cors from '@fastify/cors'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
-import loadShedding from './load-shedding.ts'
+import { BrokerError } from '../errors.ts'
+import { LoadShedder, OVERLOADED_RETRY_AFTER_S } from './load-shedding.ts'
+
+/** Answered while shutting down: readiness itself reports the shutdown. */
+const HEALTH = new Set(['/livez', '/readyz'])
 
 /**
  * The security headers of a JSON API (OWASP REST Security Cheat Sheet): a response may not be
@@ -24,7 +30,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 })
 
 export default fp<{ config: Config }>(async (app, { config }) => {
-  app.addHook('onRequest', (_request, reply, done) => {
+  // First of all hooks, so every response carries them, whichever plugin answers (shedding, limits, 404…).
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
     reply.headers(SECURITY_HEADERS)
     done()
   })
@@ -42,7 +50,22 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     })
   }
 
-  if (config.server.maxEventLoopDelayMs > 0) {
-    await app.register(loadShedding, { maxEventLoopDelayMs: config.server.maxEventLoopDelayMs })
+  const shedder = config.server.maxEventLoopDelayMs > 0 ? new LoadShedder(config.server.maxEventLoopDelayMs) : undefined
+  if (shedder !== undefined) {
+    app.addHook('onReady', (done) => { shedder.ready(); done() })
+    app.addHook('onClose', (_app, done) => { shedder.stop(); done() })
   }
-}, { name: 'protection' })
+  const { readiness } = app
+  app.addHook('onRequest', (request, reply, done) => {
+    if (readiness.closing && !HEALTH.has(request.url)) {
+      reply.header('connection', 'close')
+      done(new BrokerError('shutting_down', 'This instance is shutting down; retry, another one will answer.', { retryAfterS: 1 }))
+      return
+    }
+    if (shedder?.sheds(request.url) === true) {
+      done(new BrokerError('overloaded', 'The broker is overloaded; retry shortly.', { retryAfterS: OVERLOADED_RETRY_AFTER_S }))
+      return
+    }
+    done()
+  })
+}, { name: 'protection', dependencies: ['readiness'] })
