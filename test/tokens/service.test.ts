@@ -34,12 +34,13 @@ t.test('expiring tokens: served until the margin, renewed ahead in the backgroun
   t.equal(first.token.expiresAt, first.token.issuedAt + 1_000_000, 'expiresAt = issuedAt + TTL')
 
   now += 700_000 // before twice the margin (the margin is 10 % of 1000 s = 100 s)
-  t.equal((await service.getToken(identity)).outcome, 'memory_hit')
+  // From memory or, past the in-process lifetime (≤ 60 s on the service's clock), from the store.
+  t.match((await service.getToken(identity)).outcome, /^(memory|store)_hit$/, 'served from the cache')
   t.equal(issueCalls(emulator), 1, 'no refresh yet')
 
   now += 150_000 // 850 s: within twice the margin, still servable
   const ahead = await service.getToken(identity)
-  t.equal(ahead.outcome, 'memory_hit')
+  t.match(ahead.outcome, /^(memory|store)_hit$/, 'served from the cache')
   t.equal(ahead.token.token, first.token.token, 'the old token is still served')
   await waitFor(() => issueCalls(emulator) === 2, 3000)
   await waitFor(async () => (await service.getToken(identity)).token.token !== first.token.token, 3000)
