@@ -18,6 +18,24 @@ function safe (value: string | number | undefined): string {
   return SAFE_LABEL.test(text) ? text : 'other'
 }
 
+/**
+ * The label object of each value of one label, checked and built once: hooks on the hit path (one
+ * verification outcome and one token outcome per request) then pay a map lookup, not a regular
+ * expression and an allocation. Values come from small fixed sets; past the bound they are built
+ * per call.
+ */
+function labelsFor<K extends string> (name: K): (value: string) => Record<K, string> {
+  const made = new Map<string, Record<K, string>>()
+  return (value) => {
+    let labels = made.get(value)
+    if (labels === undefined) {
+      labels = { [name]: safe(value) } as Record<K, string>
+      if (made.size < 64) made.set(value, labels)
+    }
+    return labels
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly httpDuration = new Histogram({ name: 'ctb_http_request_duration_seconds', help: 'HTTP request duration by route and status class.', labelNames: ['method', 'route', 'status_class'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
@@ -39,15 +57,17 @@ export class Metrics {
   }
 
   authHooks (): AuthHooks {
+    const verification = labelsFor('outcome')
     return {
       onJwksFetch: (result) => { this.jwksFetches.inc({ result: safe(result) }) },
-      onVerify: (outcome) => { this.jwtVerifications.inc({ outcome: safe(outcome) }) }
+      onVerify: (outcome) => { this.jwtVerifications.inc(verification(outcome)) }
     }
   }
 
   tokenHooks (): TokenHooks & { onDecryptFailure: () => void } {
+    const outcomes = labelsFor('outcome')
     return {
-      onOutcome: (outcome) => { this.tokenRequests.inc({ outcome: safe(outcome) }) },
+      onOutcome: (outcome) => { this.tokenRequests.inc(outcomes(outcome)) },
       onStoreError: () => { this.storeErrors.inc() },
       onDecryptFailure: () => { this.decryptFailures.inc() }
     }
