@@ -235,10 +235,6 @@ class Client implements NexconnClient {
         maxBodyBytes: this.#tuning.maxBodyBytes
       })
       lease.release(result.kind === 'response' || result.sent)
-      // A slot is reused a window after its release, so a release late by the work of the answers
-      // that came in at the same moment (a burst's answers arrive together) delays the next burst
-      // by as much. Let those answers release their slots before this one's work goes on.
-      await yieldToIo()
       if (call.caller?.aborted === true) throw call.caller.reason
       const durationMs = this.#now() - started
       const domain = this.#domains.label(index)
@@ -247,6 +243,10 @@ class Client implements NexconnClient {
       this.#hook(() => this.#hooks.onAttempt?.({ endpoint, domain, durationMs, ...decision.metric, codeLabel: this.#codeLabel(decision.metric.businessCode) }))
       if (decision.kind === 'ok') {
         this.#domains.succeeded(index)
+        // A slot is reused a window after its release, so a release late by the work of the answers
+        // that came in at the same moment (a burst's answers arrive together) delays the next
+        // burst by as much. Let those answers release their slots before this one's work goes on.
+        await yieldToIo()
         return decision.value
       }
       if (decision.kind === 'rejected') {

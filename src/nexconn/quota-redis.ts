@@ -38,6 +38,10 @@ const RELEASE = `if ARGV[2] == '0' then return redis.call('ZREM', KEYS[1], ARGV[
 ${NOW}
 return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])`
 
+/** KEYS: window. ARGV: instance, first, count. Frees the slots an admission that timed out may have taken. */
+const ABANDON = `for i = 0, tonumber(ARGV[3]) - 1 do redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. (tonumber(ARGV[2]) + i)) end
+return 1`
+
 /** KEYS: backoff. ARGV: ms. Extends, never shortens, the shared back-off. */
 const BACKOFF = `local current = redis.call('PTTL', KEYS[1])
 if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
@@ -45,7 +49,7 @@ return 1`
 
 interface Script { source: string, sha: string }
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') })
-const SCRIPTS = { acquire: script(ACQUIRE), release: script(RELEASE), backoff: script(BACKOFF) }
+const SCRIPTS = { acquire: script(ACQUIRE), release: script(RELEASE), abandon: script(ABANDON), backoff: script(BACKOFF) }
 
 /** The two commands used, typed once for both Redis and Cluster. */
 interface ScriptRunner {
@@ -80,6 +84,10 @@ export class RedisWindow {
     if (!Array.isArray(reply) || reply.length < 3) throw new Error('unexpected quota script reply')
     const admitted = Number(reply[0])
     return { admitted, waitMs: admitted === count ? 0 : Math.max(1, Number(reply[1])), backoff: Number(reply[2]) === 1 }
+  }
+
+  async abandon (endpoint: string, instance: string, first: number, count: number): Promise<void> {
+    await this.#run(SCRIPTS.abandon, [this.keys(endpoint).window], [instance, first, count])
   }
 
   async release (endpoint: string, id: string, sent: boolean): Promise<void> {

@@ -24,7 +24,11 @@ interface EndpointWindow {
   /** Attempt id → end time; `Infinity` while in flight. */
   slots: Map<string, number>
   backoffUntil: number
+  /** `record` sweeps ended slots once the map reaches this size (admissions granted by Redis never pass through tryAcquire's sweep). */
+  sweepAt: number
 }
+
+const MIN_SWEEP_AT = 256
 
 export class MemoryWindow {
   readonly #endpoints = new Map<string, EndpointWindow>()
@@ -37,7 +41,7 @@ export class MemoryWindow {
   #get (endpoint: string): EndpointWindow {
     let entry = this.#endpoints.get(endpoint)
     if (entry === undefined) {
-      entry = { slots: new Map(), backoffUntil: 0 }
+      entry = { slots: new Map(), backoffUntil: 0, sweepAt: MIN_SWEEP_AT }
       this.#endpoints.set(endpoint, entry)
     }
     return entry
@@ -53,11 +57,7 @@ export class MemoryWindow {
     const entry = this.#get(endpoint)
     const backoff = entry.backoffUntil - now
     if (backoff > 0) return { admitted: 0, waitMs: backoff, backoff: true }
-    let oldestEnd = Infinity
-    for (const [slot, end] of entry.slots) {
-      if (end <= now - this.#windowMs) entry.slots.delete(slot)
-      else if (end < oldestEnd) oldestEnd = end
-    }
+    const oldestEnd = this.#sweep(entry, now)
     const admitted = Math.max(0, Math.min(count, limit - entry.slots.size))
     for (let i = 0; i < admitted; i++) entry.slots.set(idOf(i), Infinity)
     if (admitted === count) return { admitted, waitMs: 0, backoff: false }
@@ -66,8 +66,22 @@ export class MemoryWindow {
   }
 
   /** Records an admission granted elsewhere (Redis), so a fallback to memory starts from the truth. */
-  record (endpoint: string, id: string): void {
-    this.#get(endpoint).slots.set(id, Infinity)
+  record (endpoint: string, id: string, now: number): void {
+    const entry = this.#get(endpoint)
+    entry.slots.set(id, Infinity)
+    if (entry.slots.size < entry.sweepAt) return
+    this.#sweep(entry, now)
+    entry.sweepAt = Math.max(MIN_SWEEP_AT, 2 * entry.slots.size)
+  }
+
+  /** Drops slots whose window has passed; answers the oldest end left (Infinity if none ended). */
+  #sweep (entry: EndpointWindow, now: number): number {
+    let oldestEnd = Infinity
+    for (const [slot, end] of entry.slots) {
+      if (end <= now - this.#windowMs) entry.slots.delete(slot)
+      else if (end < oldestEnd) oldestEnd = end
+    }
+    return oldestEnd
   }
 
   release (endpoint: string, id: string, sent: boolean, now: number): void {

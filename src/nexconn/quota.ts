@@ -256,10 +256,14 @@ export class Quota {
       try {
         const admission = await this.#breaker.run(async () => await redis.tryAcquire(endpoint, limit, this.#instance, first, count))
         const slots = this.#takeSlots(first, admission.admitted)
-        for (const slot of slots) this.#memory.record(endpoint, slot)
+        for (const slot of slots) this.#memory.record(endpoint, slot, now)
         return { admission, slots, shared: true }
       } catch {
-        // The breaker is open now: the in-process window decides.
+        // The breaker is open now: the in-process window decides. The script may still have run
+        // (a timeout, not a refusal): its ids are never reused, and removing them is asked for
+        // behind it on the same connection, so they do not hold slots until `holdMs` passes.
+        this.#takeSlots(first, count)
+        void redis.abandon(endpoint, this.#instance, first, count).catch(() => {})
       }
     }
     // Out of Redis' reach every replica decides alone: each may use only its share of the quota,

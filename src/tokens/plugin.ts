@@ -55,6 +55,7 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
     // Connected is not enough: while the store's breaker is open (commands failing, e.g. a Cluster
     // primary gone until its replica is promoted), Redis shows as degraded too.
     store = redisStore
+    app.addHook('onClose', (_app, done) => { redisStore.close(); done() })
     app.readiness.register('redis', { critical: false, status: () => redis.state() === 'ready' && redisStore.healthy() ? 'ok' : 'degraded' })
   }
 

@@ -33,6 +33,25 @@ if revoked and tonumber(revoked) > tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`
 
+/**
+ * A token kept for later (see MAX_PENDING_WRITES), written only where Redis has none: another
+ * replica may have written a newer one meanwhile, and a newer revocation refuses it as in PUT.
+ */
+const PUT_IF_ABSENT_SCRIPT = `
+local revoked = redis.call('GET', KEYS[2])
+if revoked and tonumber(revoked) > tonumber(ARGV[3]) then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+return 0`
+
+/**
+ * A revocation kept for later: the latest cutoff only. The token is not deleted, since it may have
+ * been issued after the cutoff; get() refuses one issued before it.
+ */
+const CUTOFF_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+redis.call('SET', KEYS[1], tostring(math.max(current, tonumber(ARGV[1]))), 'PX', ARGV[2])
+return 1`
+
 /** Keeps the latest cutoff (never moves it back) and drops the token. */
 const REVOKE_SCRIPT = `
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -83,6 +102,7 @@ export class RedisStore implements TokenStore {
   /** userKey → a revocation whose write failed, and until when it must be remembered. */
   readonly #pendingCutoffs = new Map<string, { cutoff: number, rememberUntil: number }>()
   #retry: NodeJS.Timeout | undefined
+  #closed = false
 
   constructor (options: RedisStoreOptions) {
     this.#client = options.client
@@ -146,17 +166,22 @@ export class RedisStore implements TokenStore {
   /** False when a newer revocation refused the token; throws StoreUnavailableError, keeping it to write later. */
   async put (userKey: string, token: CachedToken, ttlMs: number): Promise<boolean> {
     const tokenKey = this.tokenKey(userKey)
-    const payload: StoredPayload = { u: token.userId, t: token.token, i: token.issuedAt, e: token.expiresAt }
-    const sealed = this.#cipher.seal(JSON.stringify(payload), tokenKey)
+    const sealed = this.#seal(tokenKey, token)
     let stored: unknown
     try {
       stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
     } catch (err) {
-      this.#defer(this.#pendingTokens, userKey, { token, expiresAt: this.#now() + ttlMs })
+      this.#keep(this.#pendingTokens, userKey, { token, expiresAt: this.#now() + ttlMs })
       throw err
     }
-    this.#pendingTokens.delete(userKey)
+    const pending = this.#pendingTokens.get(userKey)
+    if (pending !== undefined && pending.token.issuedAt <= token.issuedAt) this.#pendingTokens.delete(userKey)
     return stored === 1
+  }
+
+  #seal (tokenKey: string, token: CachedToken): string {
+    const payload: StoredPayload = { u: token.userId, t: token.token, i: token.issuedAt, e: token.expiresAt }
+    return this.#cipher.seal(JSON.stringify(payload), tokenKey)
   }
 
   async delete (userKey: string): Promise<void> {
@@ -164,47 +189,72 @@ export class RedisStore implements TokenStore {
     await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
   }
 
-  /** Throws StoreUnavailableError, keeping the revocation to write later. */
+  /** Throws StoreUnavailableError, keeping the cutoff to write later. */
   async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {
-    this.#pendingTokens.delete(userKey)
+    const pending = this.#pendingTokens.get(userKey)
+    if (pending !== undefined && pending.token.issuedAt < cutoff) this.#pendingTokens.delete(userKey)
     try {
       await this.#guard(async () => await this.#client.eval(REVOKE_SCRIPT, 2, this.tokenKey(userKey), this.#revokedKey(userKey), cutoff, Math.round(rememberMs)))
     } catch (err) {
       const earlier = this.#pendingCutoffs.get(userKey)
-      this.#defer(this.#pendingCutoffs, userKey, { cutoff: Math.max(cutoff, earlier?.cutoff ?? 0), rememberUntil: this.#now() + rememberMs })
+      this.#keep(this.#pendingCutoffs, userKey, { cutoff: Math.max(cutoff, earlier?.cutoff ?? 0), rememberUntil: this.#now() + rememberMs })
       throw err
     }
-    this.#pendingCutoffs.delete(userKey)
   }
 
-  #defer<T> (pending: Map<string, T>, userKey: string, entry: T): void {
+  /** Another replica invalidated the user: a token kept here for later is stale (a logout must not bring it back). */
+  discardPending (userKey: string): void {
+    this.#pendingTokens.delete(userKey)
+  }
+
+  /** Stops writing what was kept for later (the app is closing). */
+  close (): void {
+    this.#closed = true
+    clearTimeout(this.#retry)
+  }
+
+  #keep<T> (pending: Map<string, T>, userKey: string, entry: T): void {
     pending.delete(userKey)
     pending.set(userKey, entry)
     if (pending.size > MAX_PENDING_WRITES) pending.delete(pending.keys().next().value!)
-    if (this.#retry !== undefined) return
-    // Once the breaker lets Redis back in. The put script refuses a token a revocation overtook.
-    this.#retry = setTimeout(() => { void this.#writePending() }, BREAKER_OPEN_MS)
+    this.#scheduleRetry()
+  }
+
+  #scheduleRetry (): void {
+    if (this.#retry !== undefined || this.#closed) return
+    // Once the breaker lets Redis back in.
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      void this.#writePending()
+    }, BREAKER_OPEN_MS)
     this.#retry.unref()
   }
 
-  /** Revocations first: a token kept for later must not land before the cutoff that refuses it. */
+  /**
+   * Cutoffs first: a token kept for later must not land before the cutoff that refuses it. An
+   * entry is dropped only if it is still the one written (a newer one may have been kept meanwhile).
+   */
   async #writePending (): Promise<void> {
-    this.#retry = undefined
     try {
-      for (const [userKey, { cutoff, rememberUntil }] of this.#pendingCutoffs) {
-        const rememberMs = rememberUntil - this.#now()
-        if (rememberMs > 0) await this.revoke(userKey, cutoff, rememberMs)
-        else this.#pendingCutoffs.delete(userKey)
+      for (const [userKey, entry] of this.#pendingCutoffs) {
+        const rememberMs = entry.rememberUntil - this.#now()
+        if (rememberMs > 0) await this.#guard(async () => await this.#client.eval(CUTOFF_SCRIPT, 1, this.#revokedKey(userKey), entry.cutoff, Math.round(rememberMs)))
+        if (this.#pendingCutoffs.get(userKey) === entry) this.#pendingCutoffs.delete(userKey)
       }
       let written = 0
-      for (const [userKey, { token, expiresAt }] of this.#pendingTokens) {
-        const ttlMs = expiresAt - this.#now()
-        if (ttlMs > 0 && await this.put(userKey, token, ttlMs)) written++
-        this.#pendingTokens.delete(userKey)
+      for (const [userKey, entry] of this.#pendingTokens) {
+        const ttlMs = entry.expiresAt - this.#now()
+        if (ttlMs > 0) {
+          const tokenKey = this.tokenKey(userKey)
+          const sealed = this.#seal(tokenKey, entry.token)
+          if (await this.#guard(async () => await this.#client.eval(PUT_IF_ABSENT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.round(ttlMs), entry.token.issuedAt)) === 1) written++
+        }
+        if (this.#pendingTokens.get(userKey) === entry) this.#pendingTokens.delete(userKey)
       }
       if (written > 0) this.#logger.info({ tokens: written }, 'tokens issued while Redis was unavailable are now in Redis')
     } catch {
-      // Still unavailable: what failed is kept, and the next try is scheduled.
+      // Still unavailable: everything not written is kept for the next try.
+      this.#scheduleRetry()
     }
   }
 

@@ -104,13 +104,16 @@ export class TokenService {
   constructor (options: TokenServiceOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
-    // The service's clock drives expiry too (tests move it).
-    this.#memory = new LRUCache({ max: options.memoryMaxUsers, ttl: MEMORY_TTL_MS, perf: { now: this.#now } })
+    // A test's clock drives expiry too; otherwise lru-cache's own monotonic one.
+    this.#memory = new LRUCache({ max: options.memoryMaxUsers, ttl: MEMORY_TTL_MS, ...(options.now === undefined ? {} : { perf: { now: options.now } }) })
     // A user's key is worth keeping as long as their token is: same bound.
     this.#userKeys = new LRUCache({ max: options.memoryMaxUsers })
     this.#ttlMs = options.tokenTtlS * 1000
     this.#marginMs = Math.max(MIN_REFRESH_MARGIN_MS, this.#ttlMs / 10)
-    options.bus?.subscribe((userKey, cutoff) => { this.#forget(userKey, cutoff) })
+    options.bus?.subscribe((userKey, cutoff) => {
+      this.#forget(userKey, cutoff)
+      options.store.discardPending?.(userKey)
+    })
     options.bus?.onMissed?.(() => { this.#memory.clear() })
   }
 
@@ -155,12 +158,13 @@ export class TokenService {
     return { token: shared.token, outcome: shared.outcome === 'issued' || shared.outcome === 'refreshed' ? 'waited' : shared.outcome }
   }
 
-  /** Logout: the user's cached token is dropped everywhere; Nexconn is not told. */
+  /**
+   * Logout: the user's cached token is dropped everywhere; Nexconn is not told. Recorded as a cutoff,
+   * like a revocation, so nothing issued before now comes back: not an issue racing this call, nor a
+   * write another replica kept for later while Redis was unavailable.
+   */
   async forget (userId: string): Promise<void> {
-    const key = this.userKey(userId)
-    this.#memory.delete(key)
-    await this.#safely(async () => { await this.#options.store.delete(key) }, undefined)
-    await this.#safely(async () => { await this.#options.bus?.publish(key, 0) }, undefined)
+    await this.#invalidate(this.userKey(userId), this.#now())
   }
 
   /**
@@ -170,16 +174,18 @@ export class TokenService {
    */
   async revoke (userIds: string[], requestId?: string): Promise<number> {
     const cutoff = this.#now()
-    const rememberMs = Math.max(this.#options.cacheMaxAgeS * 1000, this.#ttlMs) + this.#options.deadlineMs
     const unique = [...new Set(userIds)]
-    await Promise.all(unique.map(async (userId) => {
-      const key = this.userKey(userId)
-      this.#forget(key, cutoff)
-      await this.#safely(async () => { await this.#options.store.revoke(key, cutoff, rememberMs) }, undefined)
-      await this.#safely(async () => { await this.#options.bus?.publish(key, cutoff) }, undefined)
-    }))
+    await Promise.all(unique.map(async (userId) => { await this.#invalidate(this.userKey(userId), cutoff) }))
     await this.#options.nexconn.expireTokens(unique, cutoff, requestId === undefined ? {} : { requestId })
     return unique.length
+  }
+
+  /** Every cache, here, in the store and on the other replicas, refuses the user's tokens from before `cutoff`. */
+  async #invalidate (key: string, cutoff: number): Promise<void> {
+    const rememberMs = Math.max(this.#options.cacheMaxAgeS * 1000, this.#ttlMs) + this.#options.deadlineMs
+    this.#forget(key, cutoff)
+    await this.#safely(async () => { await this.#options.store.revoke(key, cutoff, rememberMs) }, undefined)
+    await this.#safely(async () => { await this.#options.bus?.publish(key, cutoff) }, undefined)
   }
 
   #remember (key: string, token: CachedToken): void {

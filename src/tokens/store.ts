@@ -35,6 +35,8 @@ export interface TokenStore {
   isLocked: (userKey: string) => Promise<boolean>
   /** True the first time in `windowMs` for this user and purpose (forceRefresh throttle). */
   throttle: (userKey: string, windowMs: number) => Promise<boolean>
+  /** Another replica invalidated the user: forget any write of theirs kept for later (Redis store). */
+  discardPending?: (userKey: string) => void
 }
 
 const MEMORY_STORE_MAX_USERS = 200_000
