@@ -52,6 +52,7 @@ async function issueTimes (emulator: EmulatorProcess): Promise<number[]> {
 
 /** Issues grouped into bursts (gaps over 200 ms): start (ms after the first issue), length (ms), count. */
 function bursts (times: number[], firstIssue: number): Array<{ startMs: number, lengthMs: number, issues: number }> {
+  if (times.length === 0) return []
   const sorted = [...times].sort((a, b) => a - b)
   const found: Array<{ startMs: number, lengthMs: number, issues: number }> = []
   let start = sorted[0] ?? 0
@@ -139,7 +140,7 @@ export async function coldSpike (ctx: BenchContext): Promise<ScenarioResult> {
         peakSliding: stats.peakSliding[ISSUE_ENDPOINT] ?? 0,
         peakPerSecond: stats.peakPerSecond[ISSUE_ENDPOINT] ?? 0,
         run: summary(run),
-        // Where the time goes: each burst of the last 1,000 issues, from its first to its last arrival.
+        // Where the time goes: each burst of issues (the first and the last 1,000 the emulator kept), from its first to its last arrival.
         firstBursts: bursts(firstTimes, firstIssue),
         lastBursts: bursts(lastTimes, firstIssue),
         brokerMetrics,

@@ -29,6 +29,8 @@ import type { CachedToken, TokenStore } from './store.ts'
  */
 export const MEMORY_TTL_MS = 60_000
 const MEMORY_TTL_SPREAD = 0.25
+/** The shortest any entry lives in the in-process cache. */
+export const MEMORY_TTL_MIN_MS = MEMORY_TTL_MS * (1 - MEMORY_TTL_SPREAD)
 /** Revocation cutoffs and forceRefresh throttles are rare: a smaller bound suffices. */
 const RARE_ENTRIES_MAX = 20_000
 /** An issuer's lock lease; it is extended while the Nexconn call runs. */
@@ -189,7 +191,7 @@ export class TokenService {
   }
 
   #remember (key: string, token: CachedToken): void {
-    this.#memory.set(key, token, { ttl: Math.round(MEMORY_TTL_MS * (1 - MEMORY_TTL_SPREAD * Math.random())) })
+    this.#memory.set(key, token, { ttl: Math.round(MEMORY_TTL_MIN_MS + (MEMORY_TTL_MS - MEMORY_TTL_MIN_MS) * Math.random()) })
   }
 
   #forget (userKey: string, cutoff: number): void {
