@@ -10,6 +10,9 @@ import { loadConfig, type Config } from '../../src/config.ts'
 import { startEmulator } from '../../src/emulator/index.ts'
 import type { Emulator, EmulatorOptions } from '../../src/emulator/types.ts'
 import { loggerOptions } from '../../src/logger.ts'
+import { createNexconnClient } from '../../src/nexconn/index.ts'
+import { TokenService } from '../../src/tokens/service.ts'
+import { MemoryStore, type TokenStore } from '../../src/tokens/store.ts'
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './env.ts'
 import { redisModeEnv } from './redis.ts'
 
@@ -95,4 +98,34 @@ export const EXPIRE = '/v4/auth/access-token/expire'
 
 export function issueCalls (emulator: Emulator): number {
   return emulator.stats().calls[ISSUE] ?? 0
+}
+
+export interface TokenServiceSetup {
+  env?: Record<string, string>
+  store?: TokenStore
+  now?: () => number
+}
+
+/**
+ * A TokenService on `emulator` as the tokens plugin builds it (settings from the configuration),
+ * with a memory store unless given one; its Nexconn client is closed at teardown.
+ */
+export function tokenServiceFor (t: Teardown, emulator: Emulator, setup: TokenServiceSetup = {}): { service: TokenService, config: Config } {
+  const config = loadConfig(brokerEnv(emulator, setup.env))
+  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
+  t.teardown(async () => { await nexconn.close() })
+  const service = new TokenService({
+    store: setup.store ?? new MemoryStore(),
+    nexconn,
+    appKey: config.nexconn.appKey,
+    appSecret: config.nexconn.appSecret,
+    tokenTtlS: config.nexconn.tokenTtlS,
+    cacheMaxAgeS: config.tokens.cacheMaxAgeS,
+    memoryMaxUsers: config.tokens.memoryCacheUsers,
+    deadlineMs: config.nexconn.deadlineMs,
+    attemptMs: config.nexconn.timeoutMs,
+    logger: pino({ level: 'silent' }),
+    ...(setup.now === undefined ? {} : { now: setup.now })
+  })
+  return { service, config }
 }

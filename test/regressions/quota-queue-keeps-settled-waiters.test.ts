@@ -6,20 +6,10 @@
  * 20 ms instead of 1 s, so 600 windows take 12 s), not by timing.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
 import t from 'tap'
+import { heapAfterGc } from '../helpers/heap.ts'
 import { Quota, type QuotaOptions } from '../../src/nexconn/quota.ts'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-
-function heapAfterGc (): number {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 const WINDOW_MS = 20
 const ENDPOINT = '/v4/auth/access-token/issue'

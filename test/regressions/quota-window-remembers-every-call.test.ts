@@ -4,19 +4,9 @@
  * only ran when the in-process window itself decided, i.e. while Redis was down. One map entry per
  * Nexconn call, for the life of the process. Measured by the heap after a forced GC.
  */
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import t from 'tap'
+import { heapAfterGc } from '../helpers/heap.ts'
 import { MemoryWindow } from '../../src/nexconn/quota-window.ts'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-
-function heapAfterGc (): number {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 t.test('an hour and a half of calls admitted through Redis (compressed) leaves the in-process window small', async (t) => {
   const window = new MemoryWindow(1_000)

@@ -6,13 +6,10 @@
  * between 45 and 60 s.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pino } from 'pino'
 import t from 'tap'
-import { loadConfig } from '../../src/config.ts'
-import { createNexconnClient } from '../../src/nexconn/index.ts'
-import { MEMORY_TTL_MS, TokenService } from '../../src/tokens/service.ts'
+import { MEMORY_TTL_MS } from '../../src/tokens/service.ts'
 import { MemoryStore, type CachedToken } from '../../src/tokens/store.ts'
-import { brokerEnv, emulatorFor, issueCalls } from '../helpers/broker.ts'
+import { emulatorFor, issueCalls, tokenServiceFor } from '../helpers/broker.ts'
 
 /** The memory store, counting the reads that reach it. */
 class CountingStore extends MemoryStore {
@@ -25,24 +22,9 @@ class CountingStore extends MemoryStore {
 
 t.test('users cached at the same moment do not all leave the in-process cache at the same moment', async (t) => {
   const emulator = await emulatorFor(t)
-  const config = loadConfig(brokerEnv(emulator))
-  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
-  t.teardown(async () => { await nexconn.close() })
   let now = Date.now()
   const store = new CountingStore()
-  const service = new TokenService({
-    store,
-    nexconn,
-    appKey: config.nexconn.appKey,
-    appSecret: config.nexconn.appSecret,
-    tokenTtlS: 0,
-    cacheMaxAgeS: 604_800,
-    memoryMaxUsers: 1000,
-    deadlineMs: 4000,
-    attemptMs: 1000,
-    logger: pino({ level: 'silent' }),
-    now: () => now
-  })
+  const { service } = tokenServiceFor(t, emulator, { store, now: () => now })
   const users = Array.from({ length: 200 }, (_, i) => ({ userId: `together${i}`, name: 'T', expiresAt: now + 3_600_000 }))
   // Tokens already in the store (as after earlier logins): the first request of each user reads it.
   for (const user of users) await store.put(service.userKey(user.userId), { userId: user.userId, token: `tok-${user.userId}`, issuedAt: now, expiresAt: null }, 3_600_000)

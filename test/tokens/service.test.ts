@@ -1,34 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pino } from 'pino'
 import t from 'tap'
-import { loadConfig } from '../../src/config.ts'
-import { createNexconnClient } from '../../src/nexconn/index.ts'
-import { TokenService } from '../../src/tokens/service.ts'
-import { MemoryStore } from '../../src/tokens/store.ts'
-import { brokerEnv, emulatorFor, issueCalls } from '../helpers/broker.ts'
+import { emulatorFor, issueCalls, tokenServiceFor } from '../helpers/broker.ts'
 import { waitFor } from '../helpers/redis.ts'
 
 const identity = { userId: 'ttl1', name: 'TTL user', expiresAt: Date.now() + 3_600_000 }
 
 t.test('expiring tokens: served until the margin, renewed ahead in the background', async (t) => {
   const emulator = await emulatorFor(t)
-  const config = loadConfig(brokerEnv(emulator, { NEXCONN_TOKEN_TTL_S: '1000' }))
-  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
-  t.teardown(async () => { await nexconn.close() })
   let now = Date.now()
-  const service = new TokenService({
-    store: new MemoryStore(),
-    nexconn,
-    appKey: config.nexconn.appKey,
-    appSecret: config.nexconn.appSecret,
-    tokenTtlS: 1000,
-    cacheMaxAgeS: 604_800,
-    memoryMaxUsers: 1000,
-    deadlineMs: 4000,
-    attemptMs: 1000,
-    logger: pino({ level: 'silent' }),
-    now: () => now
-  })
+  const { service } = tokenServiceFor(t, emulator, { env: { NEXCONN_TOKEN_TTL_S: '1000' }, now: () => now })
 
   const first = await service.getToken(identity)
   t.equal(first.outcome, 'issued')
@@ -58,12 +38,7 @@ t.test('expiring tokens: served until the margin, renewed ahead in the backgroun
 
 t.test('a failed issue is not cached and does not block the next one', async (t) => {
   const emulator = await emulatorFor(t)
-  const config = loadConfig(brokerEnv(emulator))
-  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
-  t.teardown(async () => { await nexconn.close() })
-  const service = new TokenService({
-    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, memoryMaxUsers: 1000, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
-  })
+  const { service } = tokenServiceFor(t, emulator)
   emulator.addFault({ kind: 'business_error', code: 1004 })
   const failures = await Promise.allSettled([service.getToken(identity), service.getToken(identity)])
   t.same(failures.map((f) => f.status), ['rejected', 'rejected'], 'both callers of the shared flight see the failure')
@@ -74,13 +49,8 @@ t.test('a failed issue is not cached and does not block the next one', async (t)
 
 t.test('TOKEN_MEMORY_CACHE_USERS bounds the in-process cache: the least recently served user comes back from the store, not from Nexconn', async (t) => {
   const emulator = await emulatorFor(t)
-  const config = loadConfig(brokerEnv(emulator, { TOKEN_MEMORY_CACHE_USERS: '100' }))
+  const { service, config } = tokenServiceFor(t, emulator, { env: { TOKEN_MEMORY_CACHE_USERS: '100' } })
   t.equal(config.tokens.memoryCacheUsers, 100)
-  const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
-  t.teardown(async () => { await nexconn.close() })
-  const service = new TokenService({
-    store: new MemoryStore(), nexconn, appKey: 'k', appSecret: 's', tokenTtlS: 0, cacheMaxAgeS: 60, memoryMaxUsers: config.tokens.memoryCacheUsers, deadlineMs: 4000, attemptMs: 1000, logger: pino({ level: 'silent' })
-  })
   const users = Array.from({ length: 101 }, (_, i) => ({ userId: `bound${i}`, name: 'Bound user', expiresAt: Date.now() + 3_600_000 }))
   for (const user of users) t.equal((await service.getToken(user)).outcome, 'issued')
   t.equal((await service.getToken(users[100]!)).outcome, 'memory_hit', 'the most recent user is in memory')
