@@ -10,7 +10,7 @@ import { TokenCipher } from './crypto.ts'
 import { invalidationLogKey } from '../redis/key-layout.ts'
 import { redisInvalidationLog } from './invalidation.ts'
 import { RedisStore } from './redis-store.ts'
-import { TokenService, type TokenHooks } from './service.ts'
+import { serviceSettings, TokenService, type TokenHooks } from './service.ts'
 import { MemoryStore, type TokenStore } from './store.ts'
 
 declare module 'fastify' {
@@ -65,15 +65,9 @@ export default fp<TokensPluginOptions>(async (app, { config, hooks, nexconnHooks
   // Before the connections close (the Redis plugin's onClose runs after this one's).
   app.addHook('preClose', async () => { bus?.close() })
   app.decorate('tokens', new TokenService({
+    ...serviceSettings(config),
     store,
     nexconn,
-    appKey: config.nexconn.appKey,
-    appSecret: config.nexconn.appSecret,
-    tokenTtlS: config.nexconn.tokenTtlS,
-    cacheMaxAgeS: config.tokens.cacheMaxAgeS,
-    memoryMaxUsers: config.tokens.memoryCacheUsers,
-    deadlineMs: config.nexconn.deadlineMs,
-    attemptMs: config.nexconn.timeoutMs,
     logger,
     ...(bus === undefined ? {} : { bus }),
     ...(hooks === undefined ? {} : { hooks })

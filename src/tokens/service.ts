@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { Identity } from '../auth/index.ts'
+import type { Config } from '../config.ts'
 import type { NexconnClient } from '../nexconn/index.ts'
 import { userKeyFor } from './keys.ts'
 import type { CachedToken, TokenStore } from './store.ts'
@@ -83,6 +84,19 @@ export interface TokenServiceOptions {
    * number of users.
    */
   memoryMaxUsers: number
+}
+
+/** What a TokenService takes from the broker's configuration. */
+export function serviceSettings (config: Config): Pick<TokenServiceOptions, 'appKey' | 'appSecret' | 'tokenTtlS' | 'cacheMaxAgeS' | 'memoryMaxUsers' | 'deadlineMs' | 'attemptMs'> {
+  return {
+    appKey: config.nexconn.appKey,
+    appSecret: config.nexconn.appSecret,
+    tokenTtlS: config.nexconn.tokenTtlS,
+    cacheMaxAgeS: config.tokens.cacheMaxAgeS,
+    memoryMaxUsers: config.tokens.memoryCacheUsers,
+    deadlineMs: config.nexconn.deadlineMs,
+    attemptMs: config.nexconn.timeoutMs
+  }
 }
 
 export interface GetTokenOptions {

@@ -11,7 +11,7 @@ import { startEmulator } from '../../src/emulator/index.ts'
 import type { Emulator, EmulatorOptions } from '../../src/emulator/types.ts'
 import { loggerOptions } from '../../src/logger.ts'
 import { createNexconnClient } from '../../src/nexconn/index.ts'
-import { TokenService } from '../../src/tokens/service.ts'
+import { serviceSettings, TokenService } from '../../src/tokens/service.ts'
 import { MemoryStore, type TokenStore } from '../../src/tokens/store.ts'
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './env.ts'
 import { redisModeEnv } from './redis.ts'
@@ -115,15 +115,9 @@ export function tokenServiceFor (t: Teardown, emulator: Emulator, setup: TokenSe
   const nexconn = createNexconnClient(config.nexconn, { logger: pino({ level: 'silent' }) })
   t.teardown(async () => { await nexconn.close() })
   const service = new TokenService({
+    ...serviceSettings(config),
     store: setup.store ?? new MemoryStore(),
     nexconn,
-    appKey: config.nexconn.appKey,
-    appSecret: config.nexconn.appSecret,
-    tokenTtlS: config.nexconn.tokenTtlS,
-    cacheMaxAgeS: config.tokens.cacheMaxAgeS,
-    memoryMaxUsers: config.tokens.memoryCacheUsers,
-    deadlineMs: config.nexconn.deadlineMs,
-    attemptMs: config.nexconn.timeoutMs,
     logger: pino({ level: 'silent' }),
     ...(setup.now === undefined ? {} : { now: setup.now })
   })
