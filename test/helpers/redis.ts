@@ -260,14 +260,23 @@ export async function startCluster (t: Teardown, options: { replicas?: 0 | 1 } =
 
 /** The port of the Cluster master currently serving `slot` (asked of any live node). */
 export async function masterOfSlot (port: number, slot: number): Promise<number> {
+  const ranges = await clusterCommand(port, 'SLOTS') as Array<[number, number, [string, number]]>
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+  if (range === undefined) throw new Error(`slot ${slot} is not served`)
+  return Number(range[2][1])
+}
+
+/** The Cluster as one node sees it (CLUSTER NODES), for a failure message. */
+export async function clusterNodes (port: number): Promise<string> {
+  return String(await clusterCommand(port, 'NODES').catch((err: unknown) => `(no answer: ${String(err)})`))
+}
+
+async function clusterCommand (port: number, subcommand: string): Promise<unknown> {
   const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null })
   client.on('error', () => {})
   try {
     await client.connect()
-    const ranges = await client.call('CLUSTER', 'SLOTS') as Array<[number, number, [string, number]]>
-    const range = ranges.find(([from, to]) => slot >= from && slot <= to)
-    if (range === undefined) throw new Error(`slot ${slot} is not served`)
-    return Number(range[2][1])
+    return await client.call('CLUSTER', subcommand)
   } finally {
     client.disconnect()
   }
