@@ -4,8 +4,9 @@
  * is due whether or not earlier ones were answered. Latency is counted from when a request was
  * due, not from when a connection was free to send it, so a server pause is measured in full
  * (no coordinated omission). One thread, epoll, non-blocking keep-alive connections, a timerfd
- * armed at the next due time (microsecond schedule, not a 1 ms tick). Prints one JSON line with
- * the same fields as open-loop.ts: {requests, failed, durationS, p50, p90, p99, p999, max} (ms).
+ * armed at the next due time (microsecond schedule, not a 1 ms tick). Prints one JSON line:
+ * {requests, failed, durationS, p50, p90, p99, p999, max}, latencies in ms of the answered requests;
+ * `failed` counts non-2xx answers, failed writes and requests still unanswered at the end.
  *
  *   cc -O2 -o open-loop bench/lib/open-loop.c
  *   ./open-loop 127.0.0.1 8080 tokens.txt 64 10 2000
@@ -61,6 +62,23 @@ static int connect_to (const char *host, int port) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
+}
+
+/* The whole request, or -1: requests are small and sockets idle, so a short write means trouble. */
+static int write_all (int fd, const char *data, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, data, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) {
+      struct timespec pause = { 0, 50000 };
+      nanosleep(&pause, NULL);
+      continue;
+    }
+    if (w <= 0) return -1;
+    data += w;
+    len -= (size_t)w;
+  }
+  return 0;
 }
 
 /* Bytes of a complete response at the start of buf (headers + Content-Length body), 0 if incomplete, -1 if malformed. */
@@ -135,7 +153,7 @@ int main (int argc, char **argv) {
   conn_t *conns = calloc((size_t)nconn, sizeof *conns);
   for (int i = 0; i < nconn; i++) {
     conns[i].fd = connect_to(host, port);
-    if (write(conns[i].fd, requests[i % ntokens], lengths[i % ntokens]) < 0) die("warm-up write");
+    if (write_all(conns[i].fd, requests[i % ntokens], lengths[i % ntokens]) < 0) die("warm-up write");
     int status = 0;
     long got;
     while ((got = response_length(conns[i].buf, conns[i].len, &status)) == 0) {
@@ -151,38 +169,37 @@ int main (int argc, char **argv) {
   }
 
   double *latencies = calloc((size_t)total, sizeof *latencies);
-  long sent = 0, answered = 0, failed = 0, backlog_head = 0;
-  int idle = nconn;
+  long answered = 0, failed = 0, settled = 0, backlog_head = 0;
+  int idle = nconn, cursor = 0;
   const int64_t start = now_ns();
   const int64_t give_up = start + (int64_t)(duration_s * 1e9) + DRAIN_NS;
   struct epoll_event events[256];
 
-  while (answered < total && now_ns() < give_up) {
-    /* Everything due by now goes out on idle connections; the rest waits, its clock running. */
+  while (settled < total && now_ns() < give_up) {
+    /* Everything due by now goes out on idle connections (taken in turn); the rest waits, its clock running. */
     int64_t now = now_ns();
     while (backlog_head < total && start + backlog_head * interval_ns <= now && idle > 0) {
-      for (int i = 0; i < nconn; i++) {
-        if (conns[i].busy) continue;
-        long k = backlog_head++;
-        conns[i].busy = 1;
-        conns[i].due_ns = start + k * interval_ns;
-        idle--;
-        if (write(conns[i].fd, requests[k % ntokens], lengths[k % ntokens]) < 0) {
-          failed++;
-          latencies[answered++] = (double)(now_ns() - conns[i].due_ns) / 1e6;
-          conns[i].busy = 0;
-          idle++;
-        }
-        sent++;
-        break;
+      while (conns[cursor].busy) cursor = (cursor + 1) % nconn;
+      conn_t *c = &conns[cursor];
+      cursor = (cursor + 1) % nconn;
+      long k = backlog_head++;
+      if (write_all(c->fd, requests[k % ntokens], lengths[k % ntokens]) < 0) {
+        failed++;
+        settled++;
+        continue;
       }
+      c->busy = 1;
+      c->due_ns = start + k * interval_ns;
+      idle--;
     }
-    /* Wake at the next due time, unless an answer comes first. */
-    if (backlog_head < total) {
+    /* Wake at the next due time if a connection is free to send it; otherwise only an answer helps. */
+    struct itimerspec its = { 0 };
+    if (backlog_head < total && idle > 0) {
       int64_t next = start + backlog_head * interval_ns;
-      struct itimerspec its = { .it_value = { .tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL } };
-      timerfd_settime(timer, TFD_TIMER_ABSTIME, &its, NULL);
+      its.it_value.tv_sec = next / 1000000000LL;
+      its.it_value.tv_nsec = next % 1000000000LL;
     }
+    timerfd_settime(timer, TFD_TIMER_ABSTIME, &its, NULL);
     int ready = epoll_wait(ep, events, 256, 100);
     if (ready < 0 && errno != EINTR) die("epoll_wait");
     for (int e = 0; e < ready; e++) {
@@ -192,7 +209,9 @@ int main (int argc, char **argv) {
         continue;
       }
       conn_t *c = &conns[events[e].data.u64];
+      if (c->len == READ_BUF) { fprintf(stderr, "a response larger than %d bytes\n", READ_BUF); return 1; }
       ssize_t r = read(c->fd, c->buf + c->len, READ_BUF - c->len);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (r <= 0) { fprintf(stderr, "connection closed by the server\n"); return 1; }
       c->len += (size_t)r;
       int status = 0;
@@ -201,7 +220,8 @@ int main (int argc, char **argv) {
       if (got < 0) { fprintf(stderr, "malformed response\n"); return 1; }
       if (c->busy) {
         if (status < 200 || status >= 300) failed++;
-        latencies[answered++] = (double)(now_ns() - c->due_ns) / 1e6;
+        else latencies[answered++] = (double)(now_ns() - c->due_ns) / 1e6;
+        settled++;
         c->busy = 0;
         idle++;
       }
@@ -210,7 +230,7 @@ int main (int argc, char **argv) {
     }
   }
   double elapsed_s = (double)(now_ns() - start) / 1e9;
-  failed += total - answered;
+  failed += total - settled;
 
   qsort(latencies, (size_t)answered, sizeof *latencies, cmp_double);
   printf("{\"requests\":%ld,\"failed\":%ld,\"durationS\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}\n",

@@ -13,8 +13,7 @@
  * well below what it serves, which flattered every ratio (docs/benchmarks.md).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -67,16 +66,16 @@ export function ensureWrk (): string {
   throw new Error('wrk is needed for the hit path (apt-get install wrk)')
 }
 
-/** The open-loop generator, compiled once per version of its source (cc from build-essential or gcc). */
+let openLoopBinary: string | undefined
+
+/** The open-loop generator, compiled once per bench process into a private directory. */
 export function ensureOpenLoop (): string {
-  const source = readFileSync(OPEN_LOOP_SOURCE)
-  const dir = join(tmpdir(), 'ctb-bench-bin')
-  const binary = join(dir, `open-loop-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`)
-  if (existsSync(binary)) return binary
+  if (openLoopBinary !== undefined) return openLoopBinary
   const cc = which('cc') ?? which('gcc')
   if (cc === undefined) throw new Error('a C compiler is needed for the open-loop generator (apt-get install gcc)')
-  mkdirSync(dir, { recursive: true })
+  const binary = join(mkdtempSync(join(tmpdir(), 'ctb-open-loop-')), 'open-loop')
   execFileSync(cc, ['-O2', '-Wall', '-o', binary, OPEN_LOOP_SOURCE], { stdio: 'inherit' })
+  openLoopBinary = binary
   return binary
 }
 

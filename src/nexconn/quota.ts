@@ -260,17 +260,18 @@ export class Quota {
         return { admission, slots, shared: true }
       } catch {
         // The breaker is open now: the in-process window decides. The script may still have run
-        // (a timeout, not a refusal): its ids are never reused, and removing them is asked for
+        // (a timeout, not a refusal): its ids are not used again, and removing them is asked for
         // behind it on the same connection, so they do not hold slots until `holdMs` passes.
         this.#takeSlots(first, count)
         void redis.abandon(endpoint, this.#instance, first, count).catch(() => {})
       }
     }
+    const next = this.#nextSlot
     // Out of Redis' reach every replica decides alone: each may use only its share of the quota,
     // or N replicas would admit N times the limit (two replicas, 400 issues a second against 200).
     const fleet = Math.max(1, Math.floor(this.#opts.fleetSize?.() ?? 1))
-    const admission = this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), count, now, (i) => slotId(this.#instance, first + i))
-    return { admission, slots: this.#takeSlots(first, admission.admitted), shared: false }
+    const admission = this.#memory.tryAcquire(endpoint, Math.max(1, Math.floor(limit / fleet)), count, now, (i) => slotId(this.#instance, next + i))
+    return { admission, slots: this.#takeSlots(next, admission.admitted), shared: false }
   }
 
   /** Ids `first` … `first + n - 1` are now used; the sequence moves past them. */

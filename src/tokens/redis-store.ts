@@ -35,7 +35,9 @@ return 1`
 
 /**
  * A token kept for later (see MAX_PENDING_WRITES), written only where Redis has none: another
- * replica may have written a newer one meanwhile, and a newer revocation refuses it as in PUT.
+ * replica may have written a newer one meanwhile, and a newer revocation refuses it as in PUT. A
+ * kept refresh (`replaces`) is written with PUT: what it replaces is the token it was issued to
+ * supersede.
  */
 const PUT_IF_ABSENT_SCRIPT = `
 local revoked = redis.call('GET', KEYS[2])
@@ -98,7 +100,7 @@ export class RedisStore implements TokenStore {
   readonly #breaker: RedisBreaker
   readonly #now: () => number
   /** userKey → a token whose write failed, and when it expires (see MAX_PENDING_WRITES). */
-  readonly #pendingTokens = new Map<string, { token: CachedToken, expiresAt: number }>()
+  readonly #pendingTokens = new Map<string, { token: CachedToken, expiresAt: number, replaces: boolean }>()
   /** userKey → a revocation whose write failed, and until when it must be remembered. */
   readonly #pendingCutoffs = new Map<string, { cutoff: number, rememberUntil: number }>()
   #retry: NodeJS.Timeout | undefined
@@ -164,14 +166,14 @@ export class RedisStore implements TokenStore {
   }
 
   /** False when a newer revocation refused the token; throws StoreUnavailableError, keeping it to write later. */
-  async put (userKey: string, token: CachedToken, ttlMs: number): Promise<boolean> {
+  async put (userKey: string, token: CachedToken, ttlMs: number, replaces = false): Promise<boolean> {
     const tokenKey = this.tokenKey(userKey)
     const sealed = this.#seal(tokenKey, token)
     let stored: unknown
     try {
       stored = await this.#guard(async () => await this.#client.eval(PUT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.max(1, Math.round(ttlMs)), token.issuedAt))
     } catch (err) {
-      this.#keep(this.#pendingTokens, userKey, { token, expiresAt: this.#now() + ttlMs })
+      this.#keep(this.#pendingTokens, userKey, { token, expiresAt: this.#now() + ttlMs, replaces })
       throw err
     }
     const pending = this.#pendingTokens.get(userKey)
@@ -182,11 +184,6 @@ export class RedisStore implements TokenStore {
   #seal (tokenKey: string, token: CachedToken): string {
     const payload: StoredPayload = { u: token.userId, t: token.token, i: token.issuedAt, e: token.expiresAt }
     return this.#cipher.seal(JSON.stringify(payload), tokenKey)
-  }
-
-  async delete (userKey: string): Promise<void> {
-    this.#pendingTokens.delete(userKey)
-    await this.#guard(async () => await this.#client.del(this.tokenKey(userKey)))
   }
 
   /** Throws StoreUnavailableError, keeping the cutoff to write later. */
@@ -202,9 +199,10 @@ export class RedisStore implements TokenStore {
     }
   }
 
-  /** Another replica invalidated the user: a token kept here for later is stale (a logout must not bring it back). */
-  discardPending (userKey: string): void {
-    this.#pendingTokens.delete(userKey)
+  /** Another replica invalidated the user: a token kept here from before that is stale (a logout must not bring it back). */
+  discardPending (userKey: string, cutoff: number): void {
+    const pending = this.#pendingTokens.get(userKey)
+    if (pending !== undefined && (cutoff === 0 || pending.token.issuedAt < cutoff)) this.#pendingTokens.delete(userKey)
   }
 
   /** Stops writing what was kept for later (the app is closing). */
@@ -247,7 +245,8 @@ export class RedisStore implements TokenStore {
         if (ttlMs > 0) {
           const tokenKey = this.tokenKey(userKey)
           const sealed = this.#seal(tokenKey, entry.token)
-          if (await this.#guard(async () => await this.#client.eval(PUT_IF_ABSENT_SCRIPT, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.round(ttlMs), entry.token.issuedAt)) === 1) written++
+          const script = entry.replaces ? PUT_SCRIPT : PUT_IF_ABSENT_SCRIPT
+          if (await this.#guard(async () => await this.#client.eval(script, 2, tokenKey, this.#revokedKey(userKey), sealed, Math.round(ttlMs), entry.token.issuedAt)) === 1) written++
         }
         if (this.#pendingTokens.get(userKey) === entry) this.#pendingTokens.delete(userKey)
       }

@@ -32,8 +32,11 @@ export const MEMORY_TTL_MS = 60_000
 const MEMORY_TTL_SPREAD = 0.25
 /** The shortest any entry lives in the in-process cache. */
 export const MEMORY_TTL_MIN_MS = MEMORY_TTL_MS * (1 - MEMORY_TTL_SPREAD)
-/** Revocation cutoffs and forceRefresh throttles are rare: a smaller bound suffices. */
-const RARE_ENTRIES_MAX = 20_000
+/**
+ * Cutoffs (revocations and logouts) and forceRefresh throttles seen by this replica in the last hour:
+ * the in-process copies guard issues racing them; the store keeps every cutoff for as long as needed.
+ */
+const RECENT_ENTRIES_MAX = 20_000
 /** An issuer's lock lease; it is extended while the Nexconn call runs. */
 export const LOCK_LEASE_MS = 2_000
 export const LOCK_POLL_MS = 25
@@ -109,11 +112,11 @@ export class TokenService {
   readonly #now: () => number
   readonly #memory: LRUCache<string, CachedToken>
   /** Latest revocation cutoff seen per user key, so in-flight issues can be discarded. */
-  readonly #cutoffs = new LRUCache<string, number>({ max: RARE_ENTRIES_MAX, ttl: 3_600_000 })
+  readonly #cutoffs = new LRUCache<string, number>({ max: RECENT_ENTRIES_MAX, ttl: 3_600_000 })
   readonly #inFlight = new Map<string, Promise<TokenResult>>()
   readonly #userKeys: LRUCache<string, string>
   /** Fallback forceRefresh throttle when the store cannot be asked. */
-  readonly #localThrottle = new LRUCache<string, true>({ max: RARE_ENTRIES_MAX, ttl: FORCE_REFRESH_WINDOW_MS })
+  readonly #localThrottle = new LRUCache<string, true>({ max: RECENT_ENTRIES_MAX, ttl: FORCE_REFRESH_WINDOW_MS })
   readonly #ttlMs: number
   readonly #marginMs: number
 
@@ -128,7 +131,7 @@ export class TokenService {
     this.#marginMs = Math.max(MIN_REFRESH_MARGIN_MS, this.#ttlMs / 10)
     options.bus?.subscribe((userKey, cutoff) => {
       this.#forget(userKey, cutoff)
-      options.store.discardPending?.(userKey)
+      options.store.discardPending?.(userKey, cutoff)
     })
     options.bus?.onMissed?.(() => { this.#memory.clear() })
   }
@@ -325,7 +328,7 @@ export class TokenService {
         expiresAt: this.#ttlMs > 0 ? issuedAt + this.#ttlMs : null
       }
       const ttlMs = token.expiresAt === null ? this.#options.cacheMaxAgeS * 1000 : token.expiresAt - issuedAt
-      const stored = await this.#safely(async () => await this.#options.store.put(key, token, ttlMs), true)
+      const stored = await this.#safely(async () => await this.#options.store.put(key, token, ttlMs, force), true)
       const revokedMeanwhile = !stored || issuedAt < (this.#cutoffs.get(key) ?? 0)
       if (!revokedMeanwhile) {
         this.#remember(key, token)

@@ -20,9 +20,12 @@ export interface TokenStore {
   readonly kind: 'memory' | 'redis'
   /** The token, unless absent, undecryptable (deleted and counted) or issued before a revocation. */
   get: (userKey: string) => Promise<CachedToken | undefined>
-  /** Stores unless a revocation newer than `token.issuedAt` exists; returns whether it stored. */
-  put: (userKey: string, token: CachedToken, ttlMs: number) => Promise<boolean>
-  delete: (userKey: string) => Promise<void>
+  /**
+   * Stores unless a revocation newer than `token.issuedAt` exists; returns whether it stored.
+   * `replaces`: the token supersedes whatever the store holds (a forced or ahead-of-expiry refresh),
+   * which matters only when a write kept for later is made (Redis store).
+   */
+  put: (userKey: string, token: CachedToken, ttlMs: number, replaces?: boolean) => Promise<boolean>
   /** Drops the token and refuses any token issued before `cutoff` from now on. */
   revoke: (userKey: string, cutoff: number, rememberMs: number) => Promise<void>
   /** The latest revocation cutoff, or 0. */
@@ -35,8 +38,8 @@ export interface TokenStore {
   isLocked: (userKey: string) => Promise<boolean>
   /** True the first time in `windowMs` for this user and purpose (forceRefresh throttle). */
   throttle: (userKey: string, windowMs: number) => Promise<boolean>
-  /** Another replica invalidated the user: forget any write of theirs kept for later (Redis store). */
-  discardPending?: (userKey: string) => void
+  /** Another replica invalidated the user at `cutoff` (0: whatever was issued): forget writes kept for later that it covers (Redis store). */
+  discardPending?: (userKey: string, cutoff: number) => void
 }
 
 const MEMORY_STORE_MAX_USERS = 200_000
@@ -60,10 +63,6 @@ export class MemoryStore implements TokenStore {
     if (token.issuedAt < (this.#revoked.get(userKey) ?? 0)) return false
     this.#tokens.set(userKey, token, { ttl: ttlMs })
     return true
-  }
-
-  async delete (userKey: string): Promise<void> {
-    this.#tokens.delete(userKey)
   }
 
   async revoke (userKey: string, cutoff: number, rememberMs: number): Promise<void> {

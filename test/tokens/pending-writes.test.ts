@@ -40,7 +40,6 @@ async function bRetried (b: Replica): Promise<void> {
 
 const token = (name: string, issuedAt: number): CachedToken => ({ userId: 'u1', token: name, issuedAt, expiresAt: null })
 
-/** B issued while Redis was down: its write failed and is kept. Redis is back before B tries again. */
 /**
  * A standalone server whatever REDIS_MODE says (the store's logic is the same in every mode, and
  * these tests restart the server, which a one-node Cluster does not come back from at once).
@@ -49,13 +48,19 @@ async function standalone (t: Test): Promise<RedisServer> {
   return await startRedis(t, { args: [] })
 }
 
-async function keptByB (t: Test): Promise<{ a: RedisStore, b: Replica }> {
+/**
+ * B issued while Redis was down: its write failed and is kept. Redis is back, and replica A is
+ * connected, before B tries again (a second after its failure): the test checks that B has not.
+ */
+async function keptByB (t: Test, options: { refresh?: boolean } = {}): Promise<{ a: RedisStore, b: Replica }> {
   const server = await standalone(t)
   const b = await replica(t, server)
   await server.stop()
-  await t.rejects(b.store.put(USER, token('from-b', Date.now()), 60_000), 'the write fails while Redis is down')
+  await t.rejects(b.store.put(USER, token('from-b', Date.now()), 60_000, options.refresh === true), 'the write fails while Redis is down')
   await server.start()
-  return { a: (await replica(t, server)).store, b }
+  const a = (await replica(t, server)).store
+  t.not((await a.get(USER))?.token, 'from-b', 'B has not written it yet')
+  return { a, b }
 }
 
 t.test('a kept token is written once Redis is back', async (t) => {
@@ -69,6 +74,15 @@ t.test('a kept token does not overwrite a newer one another replica wrote meanwh
   t.equal(await a.put(USER, token('from-a', Date.now()), 60_000), true, 'replica A issued and stored a newer token')
   await bRetried(b)
   t.equal((await a.get(USER))?.token, 'from-a', 'still the newer token')
+})
+
+t.test('a kept refresh replaces the token it was issued to supersede', async (t) => {
+  // The superseded token is written after the restart, standing for one that survived the outage
+  // (a persistent Redis, a failover to a replica that had it).
+  const { a } = await keptByB(t, { refresh: true })
+  t.equal(await a.put(USER, token('superseded', Date.now() - 60_000), 60_000), true, 'Redis holds the token the refresh superseded')
+  await waitFor(async () => (await a.get(USER))?.token === 'from-b', 10_000, 100)
+  t.pass('the refreshed token replaced it')
 })
 
 t.test('a kept token is not brought back after a logout or revocation on another replica', async (t) => {
