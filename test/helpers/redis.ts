@@ -248,6 +248,11 @@ export async function clusterNodes (port: number): Promise<string> {
   return String(await nodeCommand(port, 'CLUSTER', 'NODES').catch((err: unknown) => `(no answer: ${String(err)})`))
 }
 
+/** What a Sentinel says of the master it watches (SENTINEL MASTER), for a failure message. */
+export async function sentinelMaster (port: number, name = 'mymaster'): Promise<unknown> {
+  return await nodeCommand(port, 'SENTINEL', 'MASTER', name)
+}
+
 /** One command on one node, on a connection of its own. */
 async function nodeCommand (port: number, ...command: string[]): Promise<unknown> {
   const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null })
