@@ -18,6 +18,8 @@ import { replicasKey } from './key-layout.ts'
 /** How often a replica beats; a replica is counted until 3 beats are missed. */
 export const HEARTBEAT_INTERVAL_MS = 5_000
 export const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_INTERVAL_MS
+/** Leaving the registry at shutdown waits this long at most: a Redis that does not answer must not hold a shutdown. */
+const LEAVE_TIMEOUT_MS = 500
 
 /** KEYS: registry. ARGV: id, ttlMs. → live replicas, this one included. */
 const BEAT = `local t = redis.call('TIME')
@@ -98,8 +100,12 @@ export class ReplicaRegistry {
   async stop (): Promise<void> {
     this.#stopped = true
     clearInterval(this.#timer)
+    let timer: NodeJS.Timeout | undefined
+    const giveUp = new Promise<void>((resolve) => { timer = setTimeout(resolve, LEAVE_TIMEOUT_MS) })
     try {
-      await this.#client.zrem(this.#key, this.id)
-    } catch { /* Redis gone: the entry expires by itself */ }
+      await Promise.race([this.#client.zrem(this.#key, this.id), giveUp])
+    } catch { /* Redis gone: the entry expires by itself */ } finally {
+      clearTimeout(timer)
+    }
   }
 }
