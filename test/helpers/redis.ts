@@ -86,18 +86,7 @@ export function redisModeEnv (url: string): Record<string, string> | undefined {
 export async function startRedis (t: Teardown, options: RedisServerOptions = {}): Promise<RedisServer> {
   const plain = options.args === undefined && options.sentinel !== true
   if (plain && REDIS_MODE === 'cluster') {
-    // Announced as 127.0.0.1: a node alone in its Cluster does not know its own address otherwise.
-    const server = await startRedisProcess(t, { ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-announce-ip', '127.0.0.1'] })
-    // A one-node Cluster: every slot here, so plain clients in the tests still see every key.
-    const admin = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, retryStrategy: () => null })
-    admin.on('error', () => {})
-    try {
-      await admin.connect()
-      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
-      await waitFor(async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 50)
-    } finally {
-      admin.disconnect()
-    }
+    const server = await startOneNodeCluster(t, options)
     modeEnvByUrl.set(server.url, { REDIS_CLUSTER_NODES: `127.0.0.1:${server.port}` })
     return server
   }
@@ -105,6 +94,22 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
   if (plain && REDIS_MODE === 'sentinel') {
     const sentinel = await startSentinel(t, server)
     modeEnvByUrl.set(server.url, { REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'mymaster' })
+  }
+  return server
+}
+
+/** A Cluster of one node owning every slot, so plain clients in the tests still see every key. */
+export async function startOneNodeCluster (t: Teardown, options: Pick<RedisServerOptions, 'port'> = {}): Promise<RedisServer> {
+  // Announced as 127.0.0.1: a node alone in its Cluster does not know its own address otherwise.
+  const server = await startRedisProcess(t, { ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-announce-ip', '127.0.0.1'] })
+  const admin = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, retryStrategy: () => null })
+  admin.on('error', () => {})
+  try {
+    await admin.connect()
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+    await waitFor(async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 50)
+  } finally {
+    admin.disconnect()
   }
   return server
 }
