@@ -3,6 +3,8 @@
  * started through these helpers is killed when the test that started it ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomInt } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -26,15 +28,34 @@ export interface RedisServer {
   thaw: () => void
 }
 
-/** Asks the kernel for a free loopback port. */
+/**
+ * The kernel's ephemeral range (Linux default 32768–60999): outgoing connections take their local
+ * ports from it, so a port found free there can be taken by another test's client between the
+ * check and the moment a server binds it (EADDRINUSE, seen in CI). Test servers get ports below it.
+ */
+const EPHEMERAL_LOW = ((): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768
+  } catch {
+    return 32_768
+  }
+})()
+const LOWEST_TEST_PORT = 10_000
+
+/** A free loopback port outside the ephemeral range, at random so parallel test files rarely pick the same. */
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOWEST_TEST_PORT + randomInt(Math.max(1, EPHEMERAL_LOW - LOWEST_TEST_PORT))
+    if (await canListen(port)) return port
+  }
+  throw new Error('no free loopback port found below the ephemeral range')
+}
+
+async function canListen (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
+    server.once('error', () => { resolve(false) })
+    server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
   })
 }
 
