@@ -94,19 +94,28 @@ export function createClient (config: RedisConfig, overrides: Partial<RedisOptio
   }
 }
 
+/** The slot-map timers of Cluster clients, stopped by `closeClient`. */
+const slotRefreshers = new WeakMap<Cluster, NodeJS.Timeout>()
+
 /**
- * Notices a moved or dead primary within seconds, not only on the next MOVED reply. Not ioredis's
- * own `slotsRefreshInterval`: when a refresh is in flight at `disconnect()`, its callback arms
- * the next round anyway, so a closed client goes on refreshing an empty pool every few seconds
- * for good and keeps its process alive (seen as test files that passed every case and never
- * exited; ioredis 5.11). This timer is unref'd and ends with the client.
+ * Notices a moved or dead primary within seconds, not only when a node answers MOVED or drops.
+ * Not ioredis's own `slotsRefreshInterval`: when a refresh is in flight at `disconnect()`, its
+ * callback arms the next round anyway, so a closed client goes on refreshing an empty pool every
+ * few seconds for good and keeps its process alive (seen as test files that passed every case and
+ * never exited; ioredis 5.11). This timer is unref'd and stopped by `closeClient`.
  */
 function refreshSlotsPeriodically (cluster: Cluster): void {
   const timer = setInterval(() => {
     if (cluster.status === 'ready') cluster.refreshSlotsCache()
   }, SLOTS_REFRESH_INTERVAL_MS)
   timer.unref()
-  cluster.once('end', () => { clearInterval(timer) })
+  slotRefreshers.set(cluster, timer)
+}
+
+/** Disconnects at once (nothing waits for replies) and stops what the client runs on its own. */
+export function closeClient (client: RedisClient): void {
+  if (client instanceof Cluster) clearInterval(slotRefreshers.get(client))
+  client.disconnect()
 }
 
 export function connectRedis (config: RedisConfig, logger: Logger): RedisConnection {
@@ -146,8 +155,8 @@ export function connectRedis (config: RedisConfig, logger: Logger): RedisConnect
       })
     },
     close: async () => {
-      client.disconnect()
-      reader.disconnect()
+      closeClient(client)
+      closeClient(reader)
     }
   }
 }

@@ -42,20 +42,31 @@ const EPHEMERAL_LOW = ((): number => {
 })()
 const LOWEST_TEST_PORT = 10_000
 
-/** A free loopback port outside the ephemeral range, at random so parallel test files rarely pick the same. */
+/**
+ * A free loopback port outside the ephemeral range, at random so parallel test files rarely pick
+ * the same. On a machine whose ephemeral range starts too low for that, the kernel's choice.
+ */
 export async function freePort (): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = LOWEST_TEST_PORT + randomInt(Math.max(1, EPHEMERAL_LOW - LOWEST_TEST_PORT))
-    if (await canListen(port)) return port
+  const span = EPHEMERAL_LOW - LOWEST_TEST_PORT
+  const attempts = span >= 1_000 ? 100 : 0
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = await listenOnce(LOWEST_TEST_PORT + randomInt(span))
+    if (port !== undefined) return port
   }
-  throw new Error('no free loopback port found below the ephemeral range')
+  const port = await listenOnce(0)
+  if (port === undefined) throw new Error('no free loopback port')
+  return port
 }
 
-async function canListen (port: number): Promise<boolean> {
+/** Binds `port` on loopback and releases it: the port bound, or undefined if it was taken. */
+async function listenOnce (port: number): Promise<number | undefined> {
   return await new Promise((resolve) => {
     const server = createServer()
-    server.once('error', () => { resolve(false) })
-    server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
+    server.once('error', () => { resolve(undefined) })
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : undefined) })
+    })
   })
 }
 
@@ -119,10 +130,18 @@ export async function startRedis (t: Teardown, options: RedisServerOptions = {})
   return server
 }
 
+/**
+ * A Cluster node's settings. Its bus port is picked like any other port: by default it is the data
+ * port + 10000, which nothing checked was free.
+ */
+async function clusterNodeArgs (...extra: string[]): Promise<string[]> {
+  return ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(await freePort()), ...extra]
+}
+
 /** A Cluster of one node owning every slot, so plain clients in the tests still see every key. */
 export async function startOneNodeCluster (t: Teardown, options: Pick<RedisServerOptions, 'port'> = {}): Promise<RedisServer> {
   // Announced as 127.0.0.1: a node alone in its Cluster does not know its own address otherwise.
-  const server = await startRedisProcess(t, { ...options, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-announce-ip', '127.0.0.1'] })
+  const server = await startRedisProcess(t, { ...options, args: await clusterNodeArgs('--cluster-announce-ip', '127.0.0.1') })
   const admin = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true, retryStrategy: () => null })
   admin.on('error', () => {})
   try {
@@ -244,9 +263,7 @@ export async function startSentinel (t: Teardown, master: RedisServer, name = 'm
  */
 export async function startCluster (t: Teardown, options: { replicas?: 0 | 1 } = {}): Promise<RedisServer[]> {
   const replicas = options.replicas ?? 0
-  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, async () => await startRedis(t, {
-    args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
-  })))
+  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, async () => await startRedis(t, { args: await clusterNodeArgs() })))
   const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore' })
   const code = await new Promise((resolve) => create.once('exit', resolve))
   if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${String(code)}`)

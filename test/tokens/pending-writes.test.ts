@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { loadConfig } from '../../src/config.ts'
-import { createClient, type RedisClient } from '../../src/redis/client.ts'
+import { closeClient, createClient, type RedisClient } from '../../src/redis/client.ts'
 import { TokenCipher } from '../../src/tokens/crypto.ts'
 import { userKeyFor } from '../../src/tokens/keys.ts'
 import { BREAKER_OPEN_MS, RedisStore } from '../../src/tokens/redis-store.ts'
@@ -27,7 +27,7 @@ async function replica (t: Test, server: RedisServer): Promise<Replica> {
   const client = createClient(config.redis!)
   client.on('error', () => {})
   const store = new RedisStore({ client, cipher: new TokenCipher(config.tokens.encryptionKey!), keyPrefix: config.redis!.keyPrefix, logger: pino({ level: 'silent' }) })
-  t.teardown(() => { store.close(); client.disconnect() })
+  t.teardown(() => { store.close(); closeClient(client) })
   await new Promise((resolve) => client.once('ready', resolve))
   return { store, client }
 }
